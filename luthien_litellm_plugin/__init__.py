@@ -1,0 +1,1 @@
+"""luthien_litellm_plugin."""

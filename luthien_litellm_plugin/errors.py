@@ -1,0 +1,57 @@
+"""Exceptions the engine raises; the proxy layer turns each into an error in the client's format."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+TerminalStatus = Literal["success", "blocked", "error", "cancelled", "timeout"]
+
+
+class LuthienError(Exception):
+    """Base class. `status` is the transaction's terminal status when this error ends it."""
+
+    status: TerminalStatus = "error"
+    status_code: int = 500
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class PolicyBlockedError(LuthienError):
+    """A policy refused the request or the response."""
+
+    status: TerminalStatus = "blocked"
+    status_code = 403
+
+    def __init__(self, policy: str, reason: str) -> None:
+        super().__init__(f"Blocked by policy '{policy}': {reason}")
+        self.policy = policy
+        self.reason = reason
+
+
+class PolicyError(LuthienError):
+    """A policy raised unexpectedly. The engine fails closed: the response ends in this error."""
+
+    status_code = 500
+
+    def __init__(self, policy: str, cause: BaseException) -> None:
+        super().__init__(f"Policy '{policy}' failed: {type(cause).__name__}: {cause}")
+        self.policy = policy
+
+
+class StreamIdleTimeoutError(LuthienError):
+    """Nothing moved through the stream (no upstream chunk, no keepalive) for too long."""
+
+    status: TerminalStatus = "timeout"
+    status_code = 504
+
+    def __init__(self, timeout_seconds: float) -> None:
+        super().__init__(f"Upstream stream idle for more than {timeout_seconds:g} s")
+        self.timeout_seconds = timeout_seconds
+
+
+class UnsupportedStreamError(LuthienError, ValueError):
+    """The upstream stream has a shape the engine does not handle (e.g. `n > 1` choices)."""
+
+    status_code = 400

@@ -1,0 +1,69 @@
+"""Recorded events and the sink interface they are handed to.
+
+`ObservabilityContext.emit_event` builds a `RecordedEvent` and calls `EventSink.submit`, which
+must return at once without awaiting I/O. Durable sinks (database, Redis) buffer and write in
+the background; see `luthien_litellm_plugin.storage`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from luthien_litellm_plugin.types import JSONObject
+
+TRANSACTION_REQUEST_RECORDED = "transaction.request_recorded"
+TRANSACTION_STREAMING_RESPONSE_RECORDED = "transaction.streaming_response_recorded"
+TRANSACTION_NON_STREAMING_RESPONSE_RECORDED = "transaction.non_streaming_response_recorded"
+TRANSACTION_COMPLETED = "transaction.completed"
+STREAM_PROTOCOL_VIOLATION = "stream.protocol_violation"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """One event of one transaction, ready to leave the process (secrets already removed)."""
+
+    transaction_id: str
+    event_type: str
+    payload: JSONObject
+    created_at: float = field(default_factory=time.time)
+    """Seconds since the epoch."""
+    sequence: int = 0
+    """Position of the event within its transaction (0, 1, 2, ...): orders events per transaction."""
+    event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """Globally unique; sinks use it to make writes idempotent."""
+
+
+class EventSink(Protocol):
+    """Receives events on the request path. `submit` must not block or await I/O."""
+
+    def submit(self, event: RecordedEvent) -> None: ...
+
+
+class InMemoryEventSink:
+    """Keeps every submitted event in a list (tests, library use)."""
+
+    def __init__(self) -> None:
+        self.events: list[RecordedEvent] = []
+
+    def submit(self, event: RecordedEvent) -> None:
+        self.events.append(event)
+
+    def of_type(self, event_type: str) -> list[RecordedEvent]:
+        return [event for event in self.events if event.event_type == event_type]
+
+    def for_transaction(self, transaction_id: str) -> list[RecordedEvent]:
+        return [event for event in self.events if event.transaction_id == transaction_id]
+
+
+class FanOutEventSink:
+    """Submits each event to several sinks in turn."""
+
+    def __init__(self, sinks: list[EventSink]) -> None:
+        self._sinks = list(sinks)
+
+    def submit(self, event: RecordedEvent) -> None:
+        for sink in self._sinks:
+            sink.submit(event)

@@ -1,0 +1,97 @@
+"""Rebuilds a whole chat-completion response from its chunks, incrementally.
+
+Only the parts that make the response are kept (text, tool calls, finish reason, usage), not
+the chunk objects, so memory stays proportional to the response text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from litellm.types.utils import ChatCompletionDeltaToolCall, ModelResponseStream
+
+from luthien_litellm_plugin.streaming.chunks import usage_of
+from luthien_litellm_plugin.types import JSONObject, JSONValue
+
+
+@dataclass
+class _ToolCallParts:
+    id: str | None = None
+    name: str = ""
+    argument_parts: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> JSONObject:
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": "".join(self.argument_parts)},
+        }
+
+
+class ResponseReconstructor:
+    """Feed chunks with `add`; `to_dict()` gives the response they add up to (OpenAI format)."""
+
+    def __init__(self) -> None:
+        self.chunk_count = 0
+        self.finish_reason: str | None = None
+        self.usage: JSONObject | None = None
+        self._id: str | None = None
+        self._model: str | None = None
+        self._created: int | None = None
+        self._role: str | None = None
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self._tool_calls: dict[int, _ToolCallParts] = {}
+
+    def add(self, chunk: ModelResponseStream) -> None:
+        self.chunk_count += 1
+        if self._id is None:
+            self._id, self._model, self._created = chunk.id, chunk.model, chunk.created
+        usage = usage_of(chunk)
+        if usage is not None:
+            self.usage = usage.model_dump(exclude_none=True)
+        for choice in chunk.choices[:1]:
+            delta = choice.delta
+            if delta.role and self._role is None:
+                self._role = delta.role
+            if delta.content:
+                self._text.append(delta.content)
+            reasoning = getattr(delta, "reasoning_content", None)
+            if reasoning:
+                self._reasoning.append(reasoning)
+            for call in delta.tool_calls or []:
+                if isinstance(call, ChatCompletionDeltaToolCall):
+                    self._add_tool_call(call.index, call.id, call.function.name, call.function.arguments)
+            if choice.finish_reason is not None:
+                self.finish_reason = choice.finish_reason
+
+    def _add_tool_call(self, index: int, call_id: str | None, name: str | None, arguments: str | None) -> None:
+        parts = self._tool_calls.get(index)
+        if parts is None:
+            parts = self._tool_calls[index] = _ToolCallParts()
+        if call_id and parts.id is None:
+            parts.id = call_id
+        if name and not parts.name:
+            parts.name = name
+        if arguments:
+            parts.argument_parts.append(arguments)
+
+    @property
+    def text(self) -> str:
+        return "".join(self._text)
+
+    def to_dict(self) -> JSONObject:
+        message: JSONObject = {"role": self._role or "assistant", "content": self.text or None}
+        if self._reasoning:
+            message["reasoning_content"] = "".join(self._reasoning)
+        if self._tool_calls:
+            calls: list[JSONValue] = [self._tool_calls[i].to_dict() for i in sorted(self._tool_calls)]
+            message["tool_calls"] = calls
+        return {
+            "id": self._id,
+            "object": "chat.completion",
+            "created": self._created,
+            "model": self._model,
+            "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
+            "usage": self.usage,
+        }

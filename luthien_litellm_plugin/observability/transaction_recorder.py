@@ -1,0 +1,197 @@
+"""TransactionRecorder: what one transaction looked like coming in and going out."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+
+from litellm.types.utils import ModelResponse, ModelResponseStream
+
+from luthien_litellm_plugin.errors import TerminalStatus
+from luthien_litellm_plugin.observability import events
+from luthien_litellm_plugin.observability.context import ObservabilityContext
+from luthien_litellm_plugin.observability.reconstruction import ResponseReconstructor
+from luthien_litellm_plugin.streaming.egress_validator import EgressValidator
+from luthien_litellm_plugin.types import JSONObject, JSONValue, RequestMessage
+
+
+class TransactionRecorder(ABC):
+    """Abstract interface for recording transactions."""
+
+    @abstractmethod
+    async def record_request(self, original: RequestMessage, final: RequestMessage) -> None:
+        """Record original and final request."""
+
+    @abstractmethod
+    def add_ingress_chunk(self, chunk: ModelResponseStream) -> None:
+        """Take in an upstream chunk (streaming only)."""
+
+    @abstractmethod
+    def add_egress_chunk(self, chunk: ModelResponseStream) -> None:
+        """Take in a chunk served to the client (streaming only)."""
+
+    @abstractmethod
+    async def finalize_streaming(self) -> None:
+        """Finalize streaming response recording."""
+
+    @abstractmethod
+    async def finalize_non_streaming(self, original_response: ModelResponse, final_response: ModelResponse) -> None:
+        """Finalize non-streaming response recording."""
+
+    async def record_completion(self, status: TerminalStatus, error: str | None = None) -> None:
+        """Record the transaction's terminal status. Called exactly once, last."""
+
+
+class NoOpTransactionRecorder(TransactionRecorder):
+    """No-op recorder for testing."""
+
+    async def record_request(self, original: RequestMessage, final: RequestMessage) -> None:
+        pass
+
+    def add_ingress_chunk(self, chunk: ModelResponseStream) -> None:
+        pass
+
+    def add_egress_chunk(self, chunk: ModelResponseStream) -> None:
+        pass
+
+    async def finalize_streaming(self) -> None:
+        pass
+
+    async def finalize_non_streaming(self, original_response: ModelResponse, final_response: ModelResponse) -> None:
+        pass
+
+
+class DefaultTransactionRecorder(TransactionRecorder):
+    """Records through an ObservabilityContext, rebuilding streamed responses incrementally.
+
+    Served chunks are also checked against the egress invariants; a violation becomes a
+    `stream.protocol_violation` event (recorded, not raised).
+    """
+
+    def __init__(
+        self, observability: ObservabilityContext, *, policy_name: str = "", call_id: str | None = None
+    ) -> None:
+        self.observability = observability
+        self.policy_name = policy_name
+        self.call_id = call_id
+        self.ingress = ResponseReconstructor()
+        self.egress = ResponseReconstructor()
+        self._validator = EgressValidator()
+        self._model = ""
+        self._is_streaming = False
+        self._usage: JSONObject | None = None
+        self._started_at = time.time()
+        self._started = time.perf_counter()
+        self._first_byte: float | None = None
+        self._completed = False
+
+    async def record_request(self, original: RequestMessage, final: RequestMessage) -> None:
+        self._model = final.model
+        self._is_streaming = bool((final.model_extra or {}).get("stream"))
+        await self.observability.emit_event(
+            events.TRANSACTION_REQUEST_RECORDED,
+            {
+                "original_model": original.model,
+                "final_model": final.model,
+                "model": original.model,
+                "policy": self.policy_name,
+                "call_id": self.call_id,
+                "is_streaming": self._is_streaming,
+                "started_at": self._started_at,
+                "original_request": _json(original.model_dump(exclude_none=True)),
+                "final_request": _json(final.model_dump(exclude_none=True)),
+            },
+        )
+        self.observability.add_span_attribute("request.model", final.model)
+        self.observability.add_span_attribute("request.message_count", len(final.messages))
+
+    def add_ingress_chunk(self, chunk: ModelResponseStream) -> None:
+        self.ingress.add(chunk)
+
+    def add_egress_chunk(self, chunk: ModelResponseStream) -> None:
+        if self._first_byte is None:
+            self._first_byte = time.perf_counter()
+        self.egress.add(chunk)
+        self._validator.check(chunk)
+
+    async def finalize_streaming(self) -> None:
+        self._is_streaming = True
+        self._usage = self.ingress.usage
+        await self.observability.emit_event(
+            events.TRANSACTION_STREAMING_RESPONSE_RECORDED,
+            {
+                "ingress_chunks": self.ingress.chunk_count,
+                "egress_chunks": self.egress.chunk_count,
+                "original_response": self.ingress.to_dict(),
+                "final_response": self.egress.to_dict(),
+                "usage": self._usage,
+            },
+        )
+        self.observability.record_metric("luthien.response.chunks.ingress", self.ingress.chunk_count)
+        self.observability.record_metric("luthien.response.chunks.egress", self.egress.chunk_count)
+
+    async def finalize_non_streaming(self, original_response: ModelResponse, final_response: ModelResponse) -> None:
+        self._first_byte = time.perf_counter()
+        original = _json(original_response.model_dump())
+        usage = original.get("usage") if isinstance(original, dict) else None
+        self._usage = usage if isinstance(usage, dict) else None
+        await self.observability.emit_event(
+            events.TRANSACTION_NON_STREAMING_RESPONSE_RECORDED,
+            {
+                "original_finish_reason": _finish_reason(original_response),
+                "final_finish_reason": _finish_reason(final_response),
+                "original_response": original,
+                "final_response": _json(final_response.model_dump()),
+                "usage": self._usage,
+            },
+        )
+        finish_reason = _finish_reason(final_response)
+        if finish_reason:
+            self.observability.add_span_attribute("response.finish_reason", finish_reason)
+
+    async def record_completion(self, status: TerminalStatus, error: str | None = None) -> None:
+        if self._completed:
+            return
+        self._completed = True
+        if self.egress.chunk_count and status == "success":
+            await self._record_violations()
+        finished = time.perf_counter()
+        ttfb = None if self._first_byte is None else (self._first_byte - self._started) * 1000
+        await self.observability.emit_event(
+            events.TRANSACTION_COMPLETED,
+            {
+                "status": status,
+                "error": error,
+                "model": self._model,
+                "policy": self.policy_name,
+                "call_id": self.call_id,
+                "is_streaming": self._is_streaming,
+                "started_at": self._started_at,
+                "finished_at": time.time(),
+                "time_to_first_byte_ms": ttfb,
+                "duration_ms": (finished - self._started) * 1000,
+                "usage": self._usage,
+            },
+        )
+        self.observability.add_span_attribute("luthien.status", status)
+        self.observability.record_metric("luthien.transactions", 1, {"status": status})
+
+    async def _record_violations(self) -> None:
+        violations = self._validator.finish()
+        if violations:
+            await self.observability.emit_event(
+                events.STREAM_PROTOCOL_VIOLATION, {"violations": list[JSONValue](violations)}
+            )
+
+
+def _finish_reason(response: ModelResponse) -> str | None:
+    for choice in response.choices[:1]:
+        reason = choice.finish_reason
+        return reason if isinstance(reason, str) else None
+    return None
+
+
+def _json(value: object) -> JSONObject:
+    """Pydantic dumps are JSON-shaped; this narrows the type for the recorder's payloads."""
+    assert isinstance(value, dict)
+    return value

@@ -1,0 +1,246 @@
+"""PolicyOrchestrator: runs one policy over requests and responses, recording each transaction."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+from litellm.types.utils import ModelResponse, ModelResponseStream
+from opentelemetry.trace import Span
+
+from luthien_litellm_plugin.errors import LuthienError, PolicyError, TerminalStatus
+from luthien_litellm_plugin.llm.client import LLMClient
+from luthien_litellm_plugin.observability.context import ObservabilityContext
+from luthien_litellm_plugin.observability.transaction_recorder import TransactionRecorder
+from luthien_litellm_plugin.orchestration.transaction import Transaction
+from luthien_litellm_plugin.policies.policy import Policy, PolicyContext
+from luthien_litellm_plugin.streaming.channel import Channel
+from luthien_litellm_plugin.streaming.egress import EgressStream
+from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, StreamBlock, ToolCallStreamBlock
+from luthien_litellm_plugin.streaming.stream_state import StreamState
+from luthien_litellm_plugin.streaming.streaming_chunk_assembler import StreamingChunkAssembler
+from luthien_litellm_plugin.streaming.streaming_orchestrator import (
+    DEFAULT_IDLE_TIMEOUT_SECONDS,
+    PolicyProcessor,
+    StreamingOrchestrator,
+)
+from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
+from luthien_litellm_plugin.types import RequestMessage
+
+Chunk = ModelResponseStream
+T = TypeVar("T")
+Hook = Callable[[StreamingResponseContext], Awaitable[None]]
+
+
+class PolicyOrchestrator:
+    """Orchestrates request/response flow through policy layer.
+
+    The observability context and recorder are created once per transaction (at its first
+    call) and kept until its terminal status is recorded. `process_*` call the LLM client;
+    `stream_response` / `apply_full_response` take a response obtained elsewhere (the proxy).
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        llm_client: LLMClient,
+        observability_factory: Callable[[str, Span], ObservabilityContext],
+        recorder_factory: Callable[[ObservabilityContext], TransactionRecorder],
+        streaming_orchestrator: StreamingOrchestrator | None = None,
+        *,
+        stream_idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
+    ) -> None:
+        self.policy = policy
+        self.llm_client = llm_client
+        self.observability_factory = observability_factory
+        self.recorder_factory = recorder_factory
+        self.streaming_orchestrator = streaming_orchestrator or StreamingOrchestrator()
+        self.stream_idle_timeout_seconds = stream_idle_timeout_seconds
+        self._transactions: dict[str, Transaction] = {}
+
+    # ----- the plan's API -----
+
+    async def process_request(self, request: RequestMessage, transaction_id: str, span: Span) -> RequestMessage:
+        """Apply policy to request, record original + final. A block ends the transaction."""
+        transaction = self.transaction(transaction_id, span)
+        transaction.original_request = request
+        context = self._policy_context(transaction, request)
+        try:
+            final_request = await self._call_policy(self.policy.on_request(request, context))
+        except LuthienError as error:
+            await transaction.recorder.record_request(request, request)
+            await self.finish(transaction_id, error.status, str(error))
+            raise
+        transaction.final_request = final_request
+        await transaction.recorder.record_request(request, final_request)
+        return final_request
+
+    async def process_streaming_response(
+        self, request: RequestMessage, transaction_id: str, span: Span
+    ) -> AsyncIterator[Chunk]:
+        """Call the LLM and stream its response through the policy."""
+        async for chunk in self.stream_response(self.llm_client.stream(request), transaction_id, span, request):
+            yield chunk
+
+    async def process_full_response(self, request: RequestMessage, transaction_id: str, span: Span) -> ModelResponse:
+        """Call the LLM and pass its complete response through the policy."""
+        self.transaction(transaction_id, span)
+        try:
+            response = await self.llm_client.complete(request)
+        except Exception as error:
+            await self.finish(transaction_id, "error", str(error))
+            raise
+        return await self.apply_full_response(response, transaction_id, span, request)
+
+    # ----- responses obtained elsewhere -----
+
+    async def stream_response(
+        self, upstream: AsyncIterator[Chunk], transaction_id: str, span: Span, request: RequestMessage | None = None
+    ) -> AsyncIterator[Chunk]:
+        """Run an upstream stream through the policy. Records the transaction however it ends."""
+        transaction = self.transaction(transaction_id, span)
+        status: TerminalStatus = "cancelled"
+        error_text: str | None = "client disconnected"
+        try:
+            processor = self._policy_processor(transaction, request or transaction.final_request)
+            async for chunk in self.streaming_orchestrator.process(
+                upstream, processor, self.stream_idle_timeout_seconds, span
+            ):
+                yield chunk
+            status, error_text = "success", None
+        except LuthienError as error:
+            status, error_text = error.status, str(error)
+            raise
+        except Exception as error:
+            status, error_text = "error", f"{type(error).__name__}: {error}"
+            raise
+        finally:
+            await asyncio.shield(self._finish_stream(transaction_id, status, error_text))
+
+    async def apply_full_response(
+        self, response: ModelResponse, transaction_id: str, span: Span, request: RequestMessage | None = None
+    ) -> ModelResponse:
+        """Pass a complete response through the policy and record both versions."""
+        transaction = self.transaction(transaction_id, span)
+        context = self._policy_context(transaction, request or transaction.final_request)
+        try:
+            final = await self._call_policy(self.policy.process_full_response(response, context))
+        except LuthienError as error:
+            await self.finish(transaction_id, error.status, str(error))
+            raise
+        await transaction.recorder.finalize_non_streaming(response, final)
+        await self.finish(transaction_id, "success")
+        return final
+
+    async def finish(self, transaction_id: str, status: TerminalStatus, error: str | None = None) -> None:
+        """Record the terminal status and forget the transaction. Later calls are ignored."""
+        transaction = self._transactions.pop(transaction_id, None)
+        if transaction is not None:
+            await transaction.recorder.record_completion(status, error)
+
+    def transaction(self, transaction_id: str, span: Span) -> Transaction:
+        """The transaction with this id, created (once) on first use."""
+        transaction = self._transactions.get(transaction_id)
+        if transaction is None:
+            observability = self.observability_factory(transaction_id, span)
+            recorder = self.recorder_factory(observability)
+            transaction = Transaction(transaction_id, span, observability, recorder)
+            self._transactions[transaction_id] = transaction
+        return transaction
+
+    @property
+    def open_transactions(self) -> int:
+        return len(self._transactions)
+
+    # ----- internals -----
+
+    async def _finish_stream(self, transaction_id: str, status: TerminalStatus, error: str | None) -> None:
+        transaction = self._transactions.get(transaction_id)
+        if transaction is not None:
+            await transaction.recorder.finalize_streaming()
+        await self.finish(transaction_id, status, error)
+
+    async def _call_policy(self, call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except LuthienError:
+            raise
+        except Exception as error:
+            raise PolicyError(self.policy.name, error) from error
+
+    def _policy_context(self, transaction: Transaction, request: RequestMessage | None) -> PolicyContext:
+        if request is None:
+            raise RuntimeError(f"transaction {transaction.transaction_id} has no request")
+        return PolicyContext(
+            transaction.transaction_id,
+            transaction.span,
+            request,
+            scratchpad=transaction.scratchpad,
+            observability=transaction.observability,
+        )
+
+    def _policy_processor(self, transaction: Transaction, request: RequestMessage | None) -> PolicyProcessor:
+        if request is None:
+            raise RuntimeError(f"transaction {transaction.transaction_id} has no request")
+        policy = self.policy
+        recorder = transaction.recorder
+        delta_hooks: dict[type[StreamBlock], Hook] = {
+            ContentStreamBlock: policy.on_content_delta,
+            ToolCallStreamBlock: policy.on_tool_call_delta,
+        }
+        complete_hooks: dict[type[StreamBlock], Hook] = {
+            ContentStreamBlock: policy.on_content_complete,
+            ToolCallStreamBlock: policy.on_tool_call_complete,
+        }
+
+        async def dispatch(chunk: Chunk, state: StreamState, ctx: StreamingResponseContext) -> None:
+            await policy.on_chunk_received(ctx)
+            if state.current_block is not None:
+                await delta_hooks[type(state.current_block)](ctx)
+            if state.just_completed is not None:
+                await complete_hooks[type(state.just_completed)](ctx)
+            if chunk.choices and chunk.choices[0].finish_reason is not None:
+                await policy.on_finish_reason(ctx)
+
+        async def process(incoming: Channel[Chunk], outgoing: Channel[Chunk], keepalive: Callable[[], None]) -> None:
+            egress = EgressStream(outgoing, _observed(recorder.add_egress_chunk, keepalive))
+            assembler = StreamingChunkAssembler(on_chunk_callback=dispatch)
+            ctx = StreamingResponseContext(
+                transaction_id=transaction.transaction_id,
+                final_request=request,
+                ingress_assembler=assembler,
+                egress_queue=egress,
+                scratchpad=transaction.scratchpad,
+                observability=transaction.observability,
+                keepalive=keepalive,
+                policy_name=policy.name,
+            )
+            async for chunk in incoming:
+                recorder.add_ingress_chunk(chunk)
+                await self._guarded(assembler.feed(chunk, ctx))
+            unfinished = assembler.close_open_block()
+            if unfinished is not None:
+                await self._guarded(complete_hooks[type(unfinished)](ctx))
+                assembler.state.just_completed = None
+            await self._guarded(policy.on_stream_complete(ctx))
+            egress.finish(assembler.state.finish_reason)
+
+        return process
+
+    async def _guarded(self, call: Awaitable[None]) -> None:
+        """Run policy code; an unexpected exception fails the stream closed as a PolicyError."""
+        try:
+            await call
+        except LuthienError:
+            raise
+        except Exception as error:
+            raise PolicyError(self.policy.name, error) from error
+
+
+def _observed(record: Callable[[Chunk], None], keepalive: Callable[[], None]) -> Callable[[Chunk], None]:
+    def observe(chunk: Chunk) -> None:
+        keepalive()
+        record(chunk)
+
+    return observe

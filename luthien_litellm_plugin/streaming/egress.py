@@ -1,0 +1,152 @@
+"""The policy-facing end of a stream: whatever policies emit leaves well-formed.
+
+The framework, not each policy, owns the egress invariants (DESIGN.md §4): the first chunk
+carries `role`; `finish_reason` comes exactly once, alone, after every content and tool-call
+delta, followed only by usage; tool calls get indices 0, 1, 2… in emission order; a stream
+whose tool calls were all removed finishes with `stop`. Chunks are copied only when one of
+these rules requires a change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from litellm.types.utils import (
+    ChatCompletionDeltaCustomToolCall,
+    ChatCompletionDeltaToolCall,
+    ModelResponseStream,
+    StreamingChoices,
+)
+
+from luthien_litellm_plugin.streaming.channel import Channel
+from luthien_litellm_plugin.streaming.chunks import (
+    create_finish_chunk,
+    has_payload,
+    single_choice,
+    with_delta,
+    without_finish_reason,
+)
+
+DeltaToolCall = ChatCompletionDeltaToolCall | ChatCompletionDeltaCustomToolCall
+EmitObserver = Callable[[ModelResponseStream], None]
+
+
+class EgressStream:
+    """Normalizes chunks put by policies and sends them on to the client channel.
+
+    Leading chunks with nothing to show (a role-only first chunk) are held until the first
+    chunk with content, so a policy that blocks before emitting anything still produces a real
+    HTTP error rather than a started 200 stream.
+    """
+
+    def __init__(self, out: Channel[ModelResponseStream], observer: EmitObserver) -> None:
+        self._out = out
+        self._observer = observer
+        self._started = False
+        self._held: list[ModelResponseStream] = []
+        self._finish_chunk: ModelResponseStream | None = None
+        self._usage_chunks: list[ModelResponseStream] = []
+        self._index_by_id: dict[str, int] = {}
+        self._id_by_source_index: dict[int, str] = {}
+        self._finished = False
+        self.template: ModelResponseStream | None = None
+        """The last chunk seen; id/model/created source for chunks the framework builds."""
+
+    @property
+    def started(self) -> bool:
+        """True once a chunk with content went out to the client."""
+        return self._started
+
+    @property
+    def tool_call_count(self) -> int:
+        return len(self._index_by_id)
+
+    async def put(self, chunk: ModelResponseStream) -> None:
+        self.put_nowait(chunk)
+
+    def put_nowait(self, chunk: ModelResponseStream) -> None:
+        if self._finished:
+            raise RuntimeError("a chunk was emitted after the stream finished")
+        self.template = chunk
+        choice = single_choice(chunk)
+        if choice is None:
+            self._usage_chunks.append(chunk)
+            return
+        if choice.finish_reason is not None:
+            self._finish_chunk = chunk
+            if not has_payload(choice.delta):
+                return
+            chunk = without_finish_reason(chunk, choice)
+            choice = chunk.choices[0]
+        if choice.delta.tool_calls:
+            chunk = self._reindexed(chunk, choice)
+        if self._started:
+            self._send(chunk)
+        elif has_payload(choice.delta):
+            self._start(chunk)
+        else:
+            self._held.append(chunk)
+
+    def finish(self, upstream_finish_reason: str | None) -> None:
+        """Send the single finish chunk, then usage. Call once, after the policy is done."""
+        if self._finished:
+            return
+        finish = self._finish(upstream_finish_reason)
+        if not self._started:
+            self._start(finish)
+        else:
+            self._send(finish)
+        for usage_chunk in self._usage_chunks:
+            self._send(usage_chunk)
+        self._finished = True
+
+    def _finish(self, upstream_finish_reason: str | None) -> ModelResponseStream:
+        chunk = self._finish_chunk
+        reason = upstream_finish_reason or "stop"
+        if chunk is not None:
+            choice = chunk.choices[0]
+            reason = choice.finish_reason or reason
+        if reason == "tool_calls" and not self._index_by_id:
+            reason = "stop"
+        if chunk is None:
+            return create_finish_chunk(reason, like=self.template)
+        if reason != choice.finish_reason:
+            return chunk.model_copy(update={"choices": [choice.model_copy(update={"finish_reason": reason})]})
+        return chunk
+
+    def _start(self, first: ModelResponseStream) -> None:
+        self._started = True
+        held, self._held = self._held, []
+        chunks = [*held, first]
+        chunks[0] = _with_role(chunks[0])
+        for chunk in chunks:
+            self._send(chunk)
+
+    def _send(self, chunk: ModelResponseStream) -> None:
+        self._observer(chunk)
+        self._out.send_nowait(chunk)
+
+    def _reindexed(self, chunk: ModelResponseStream, choice: StreamingChoices) -> ModelResponseStream:
+        calls = choice.delta.tool_calls or []
+        renumbered = [self._renumbered(call) for call in calls]
+        if all(new is old for new, old in zip(renumbered, calls, strict=True)):
+            return chunk
+        return with_delta(chunk, choice, tool_calls=renumbered)
+
+    def _renumbered(self, call: DeltaToolCall) -> DeltaToolCall:
+        call_id = call.id if call.id is not None else self._id_by_source_index.get(call.index)
+        if call_id is None:
+            call_id = f"call_index_{call.index}"
+        index = self._index_by_id.setdefault(call_id, len(self._index_by_id))
+        if call.id is not None:
+            self._id_by_source_index[call.index] = call.id
+        if index == call.index:
+            return call
+        return call.model_copy(update={"index": index})
+
+
+def _with_role(chunk: ModelResponseStream) -> ModelResponseStream:
+    choice = single_choice(chunk)
+    if choice is None or choice.delta.role:
+        return chunk
+    return with_delta(chunk, choice, role="assistant")

@@ -1,0 +1,90 @@
+"""Runs a stream through a policy processor: upstream reader → processor → client.
+
+Three parties joined by channels with explicit close: a reader task drains the upstream (to
+its end) into the ingress channel, a processor task runs the policy and writes the egress
+channel, and the caller iterates the egress. Errors travel by closing a channel with the
+error; the idle watchdog closes the egress with a timeout. Leaving the iteration early
+(client gone) cancels both tasks and closes the upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from litellm.types.utils import ModelResponseStream
+from opentelemetry.trace import Span
+
+from luthien_litellm_plugin.errors import StreamIdleTimeoutError
+from luthien_litellm_plugin.streaming.channel import Channel
+from luthien_litellm_plugin.streaming.idle_watchdog import IdleWatchdog
+
+Chunk = ModelResponseStream
+PolicyProcessor = Callable[[Channel[Chunk], Channel[Chunk], Callable[[], None]], Awaitable[None]]
+"""`(incoming, outgoing, keepalive)`: reads `incoming` to its end, writes `outgoing`."""
+
+DEFAULT_IDLE_TIMEOUT_SECONDS = 30.0
+
+
+class StreamingOrchestrator:
+    """Connects an upstream, a policy processor and the client, with an idle timeout."""
+
+    async def process(
+        self,
+        upstream: AsyncIterator[Chunk],
+        policy_processor: PolicyProcessor,
+        timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
+        span: Span | None = None,
+    ) -> AsyncIterator[Chunk]:
+        """Yield what the processor emits. Raises the upstream's or the processor's error."""
+        ingress: Channel[Chunk] = Channel()
+        egress: Channel[Chunk] = Channel()
+        watchdog = IdleWatchdog(timeout_seconds, lambda: egress.close(StreamIdleTimeoutError(timeout_seconds)))
+        tasks = (
+            asyncio.create_task(_read_upstream(upstream, ingress, watchdog.keepalive)),
+            asyncio.create_task(_run_processor(policy_processor, ingress, egress, watchdog.keepalive)),
+        )
+        try:
+            async for chunk in egress:
+                yield chunk
+        finally:
+            watchdog.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await _close(upstream)
+
+
+async def _read_upstream(
+    upstream: AsyncIterator[Chunk], ingress: Channel[Chunk], keepalive: Callable[[], None]
+) -> None:
+    try:
+        async for chunk in upstream:
+            keepalive()
+            ingress.send_nowait(chunk)
+    except Exception as error:
+        ingress.close(error)
+    else:
+        ingress.close()
+
+
+async def _run_processor(
+    processor: PolicyProcessor,
+    ingress: Channel[Chunk],
+    egress: Channel[Chunk],
+    keepalive: Callable[[], None],
+) -> None:
+    try:
+        await processor(ingress, egress, keepalive)
+    except Exception as error:
+        egress.close(error)
+    else:
+        egress.close()
+
+
+async def _close(upstream: AsyncIterator[Chunk]) -> None:
+    aclose = getattr(upstream, "aclose", None)
+    if aclose is not None:
+        with contextlib.suppress(Exception):
+            await aclose()

@@ -1,0 +1,110 @@
+"""Shared test helpers: build edge-case chunks with LiteLLM's own types, read served streams."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+
+from litellm.types.utils import (
+    ChatCompletionDeltaToolCall,
+    Delta,
+    Function,
+    ModelResponseStream,
+    StreamingChoices,
+    Usage,
+)
+from opentelemetry.trace import INVALID_SPAN, Span
+
+from luthien_litellm_plugin.orchestration.policy_orchestrator import PolicyOrchestrator
+from luthien_litellm_plugin.streaming.egress_validator import validate_stream
+from luthien_litellm_plugin.types import RequestMessage
+
+SPAN: Span = INVALID_SPAN
+
+
+def chunk(
+    content: str | None = None,
+    *,
+    role: str | None = None,
+    tool_call: tuple[int, str | None, str | None, str] | None = None,
+    finish_reason: str | None = None,
+    reasoning: str | None = None,
+) -> ModelResponseStream:
+    """One chunk. `tool_call` is (index, id, name, arguments fragment)."""
+    delta_fields: dict[str, object] = {"content": content, "role": role}
+    if tool_call is not None:
+        index, call_id, name, arguments = tool_call
+        delta_fields["tool_calls"] = [
+            ChatCompletionDeltaToolCall(
+                index=index,
+                id=call_id,
+                type="function" if call_id else None,
+                function=Function(name=name, arguments=arguments),
+            )
+        ]
+    if reasoning is not None:
+        delta_fields["reasoning_content"] = reasoning
+    return ModelResponseStream(
+        id="chatcmpl-test",
+        created=1,
+        model="test-model",
+        choices=[StreamingChoices(index=0, delta=Delta(**delta_fields), finish_reason=finish_reason)],
+    )
+
+
+def usage_chunk(prompt: int = 5, completion: int = 7) -> ModelResponseStream:
+    return ModelResponseStream(
+        id="chatcmpl-test",
+        created=1,
+        model="test-model",
+        choices=[],
+        usage=Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion),
+    )
+
+
+def request(stream: bool = True, **extra: object) -> RequestMessage:
+    return RequestMessage(model="test-model", messages=[{"role": "user", "content": "hi"}], stream=stream, **extra)
+
+
+async def iterate(chunks: Sequence[ModelResponseStream]) -> AsyncIterator[ModelResponseStream]:
+    for item in chunks:
+        yield item
+
+
+async def serve(
+    orchestrator: PolicyOrchestrator, chunks: Sequence[ModelResponseStream], transaction_id: str = "txn"
+) -> list[ModelResponseStream]:
+    """Run chunks through request + streaming, check the egress invariants, return what was served."""
+    final = await orchestrator.process_request(request(), transaction_id, SPAN)
+    served = [c async for c in orchestrator.stream_response(iterate(chunks), transaction_id, SPAN, final)]
+    assert_valid_egress(served)
+    return served
+
+
+def assert_valid_egress(chunks: Sequence[ModelResponseStream]) -> None:
+    violations = validate_stream(chunks)
+    assert violations == [], violations
+
+
+def served_text(chunks: Sequence[ModelResponseStream]) -> str:
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+def served_tool_calls(chunks: Sequence[ModelResponseStream]) -> list[dict[str, object]]:
+    """Tool calls as a client accumulates them by index: [{id, name, arguments}]."""
+    calls: dict[int, dict[str, str]] = {}
+    for item in chunks:
+        for call in (item.choices[0].delta.tool_calls or []) if item.choices else []:
+            entry = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+            entry["id"] = entry["id"] or (call.id or "")
+            entry["name"] = entry["name"] or (call.function.name or "")
+            entry["arguments"] += call.function.arguments or ""
+    return [dict(calls[index]) for index in sorted(calls)]
+
+
+def finish_reasons(chunks: Sequence[ModelResponseStream]) -> list[str]:
+    return [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+
+
+def arguments(payload: dict[str, object]) -> str:
+    return json.dumps(payload)
