@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
@@ -104,10 +105,10 @@ class PolicyOrchestrator:
         error_text: str | None = "client disconnected"
         try:
             processor = self._policy_processor(transaction, request or transaction.final_request)
-            async for chunk in self.streaming_orchestrator.process(
-                upstream, processor, self.stream_idle_timeout_seconds, span
-            ):
-                yield chunk
+            chunks = self.streaming_orchestrator.process(upstream, processor, self.stream_idle_timeout_seconds, span)
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    yield chunk
             status, error_text = "success", None
         except LuthienError as error:
             status, error_text = error.status, str(error)

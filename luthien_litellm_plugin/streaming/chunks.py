@@ -97,8 +97,11 @@ def strip_usage(chunk: ModelResponseStream) -> ModelResponseStream:
     return copy
 
 
-def without_finish_reason(chunk: ModelResponseStream, choice: StreamingChoices) -> ModelResponseStream:
-    return chunk.model_copy(update={"choices": [choice.model_copy(update={"finish_reason": None})]})
+def separate_finish(chunk: ModelResponseStream, choice: StreamingChoices) -> tuple[ModelResponseStream, ModelResponseStream]:
+    """(the chunk without `finish_reason` or usage, a finish-only chunk keeping the usage)."""
+    payload = strip_usage(chunk.model_copy(update={"choices": [choice.model_copy(update={"finish_reason": None})]}))
+    finish = chunk.model_copy(update={"choices": [choice.model_copy(update={"delta": Delta()})]})
+    return payload, finish
 
 
 def with_delta(chunk: ModelResponseStream, choice: StreamingChoices, **changes: object) -> ModelResponseStream:

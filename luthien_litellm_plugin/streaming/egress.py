@@ -22,9 +22,9 @@ from luthien_litellm_plugin.streaming.channel import Channel
 from luthien_litellm_plugin.streaming.chunks import (
     create_finish_chunk,
     has_payload,
+    separate_finish,
     single_choice,
     with_delta,
-    without_finish_reason,
 )
 
 DeltaToolCall = ChatCompletionDeltaToolCall | ChatCompletionDeltaCustomToolCall
@@ -73,10 +73,10 @@ class EgressStream:
             self._usage_chunks.append(chunk)
             return
         if choice.finish_reason is not None:
-            self._finish_chunk = chunk
             if not has_payload(choice.delta):
+                self._finish_chunk = chunk
                 return
-            chunk = without_finish_reason(chunk, choice)
+            chunk, self._finish_chunk = separate_finish(chunk, choice)
             choice = chunk.choices[0]
         if choice.delta.tool_calls:
             chunk = self._reindexed(chunk, choice)

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from luthien_litellm_plugin.observability.context import DefaultObservabilityContext, NoOpObservabilityContext
+from luthien_litellm_plugin.observability.events import InMemoryEventSink
+from luthien_litellm_plugin.observability.redaction import scrub_secrets
+
+
+async def test_emit_event_hands_enriched_scrubbed_events_to_every_sink_and_the_span() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    db, redis = InMemoryEventSink(), InMemoryEventSink()
+    with provider.get_tracer("t").start_as_current_span("txn") as span:
+        context = DefaultObservabilityContext("txn-1", span, db_pool=db, event_publisher=redis)
+        await context.emit_event("policy.decision", {"headers": {"Authorization": "Bearer sk-x"}, "n": 1})
+        trace_id = format(span.get_span_context().trace_id, "032x")
+    assert db.events == redis.events
+    [event] = db.events
+    assert event.transaction_id == "txn-1"
+    assert event.payload == {"headers": {"Authorization": "[redacted]"}, "n": 1, "trace_id": trace_id, "span_id": event.payload["span_id"]}
+    [finished] = exporter.get_finished_spans()
+    [span_event] = finished.events
+    assert span_event.name == "policy.decision"
+    assert dict(span_event.attributes or {})["headers.Authorization"] == "[redacted]"
+
+
+async def test_noop_context_records_nothing_and_keeps_its_id() -> None:
+    context = NoOpObservabilityContext("txn-2")
+    await context.emit_event("x", {"a": 1})
+    context.record_metric("m", 1.0, {"model": "m"})
+    assert context.transaction_id == "txn-2"
+
+
+def test_scrub_secrets_at_any_depth_case_insensitively() -> None:
+    value = {"a": [{"API_KEY": "k", "x-api-key": "k2", "keep": "v"}], "Api-Key": "k3"}
+    assert scrub_secrets(value) == {"a": [{"API_KEY": "[redacted]", "x-api-key": "[redacted]", "keep": "v"}], "Api-Key": "[redacted]"}
