@@ -97,7 +97,9 @@ def strip_usage(chunk: ModelResponseStream) -> ModelResponseStream:
     return copy
 
 
-def separate_finish(chunk: ModelResponseStream, choice: StreamingChoices) -> tuple[ModelResponseStream, ModelResponseStream]:
+def separate_finish(
+    chunk: ModelResponseStream, choice: StreamingChoices
+) -> tuple[ModelResponseStream, ModelResponseStream]:
     """(the chunk without `finish_reason` or usage, a finish-only chunk keeping the usage)."""
     payload = strip_usage(chunk.model_copy(update={"choices": [choice.model_copy(update={"finish_reason": None})]}))
     finish = chunk.model_copy(update={"choices": [choice.model_copy(update={"delta": Delta()})]})

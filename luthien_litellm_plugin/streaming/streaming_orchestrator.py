@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 
 from litellm.types.utils import ModelResponseStream
 from opentelemetry.trace import Span
@@ -36,7 +36,7 @@ class StreamingOrchestrator:
         policy_processor: PolicyProcessor,
         timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
         span: Span | None = None,
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         """Yield what the processor emits. Raises the upstream's or the processor's error."""
         ingress: Channel[Chunk] = Channel()
         egress: Channel[Chunk] = Channel()

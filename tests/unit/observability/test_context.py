@@ -21,7 +21,12 @@ async def test_emit_event_hands_enriched_scrubbed_events_to_every_sink_and_the_s
     assert db.events == redis.events
     [event] = db.events
     assert event.transaction_id == "txn-1"
-    assert event.payload == {"headers": {"Authorization": "[redacted]"}, "n": 1, "trace_id": trace_id, "span_id": event.payload["span_id"]}
+    assert event.payload == {
+        "headers": {"Authorization": "[redacted]"},
+        "n": 1,
+        "trace_id": trace_id,
+        "span_id": event.payload["span_id"],
+    }
     [finished] = exporter.get_finished_spans()
     [span_event] = finished.events
     assert span_event.name == "policy.decision"
@@ -37,4 +42,7 @@ async def test_noop_context_records_nothing_and_keeps_its_id() -> None:
 
 def test_scrub_secrets_at_any_depth_case_insensitively() -> None:
     value = {"a": [{"API_KEY": "k", "x-api-key": "k2", "keep": "v"}], "Api-Key": "k3"}
-    assert scrub_secrets(value) == {"a": [{"API_KEY": "[redacted]", "x-api-key": "[redacted]", "keep": "v"}], "Api-Key": "[redacted]"}
+    assert scrub_secrets(value) == {
+        "a": [{"API_KEY": "[redacted]", "x-api-key": "[redacted]", "keep": "v"}],
+        "Api-Key": "[redacted]",
+    }

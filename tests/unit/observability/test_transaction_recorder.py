@@ -58,7 +58,9 @@ async def test_streaming_reconstructs_text_tool_calls_finish_and_usage_both_ways
             "message": {
                 "role": "assistant",
                 "content": "Hello",
-                "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}],
+                "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+                ],
             },
             "finish_reason": "tool_calls",
         }
@@ -88,7 +90,10 @@ async def test_a_malformed_served_stream_is_recorded_as_protocol_violation() -> 
     await rec.finalize_streaming()
     await rec.record_completion("success")
     [violation] = sink.of_type(events.STREAM_PROTOCOL_VIOLATION)
-    assert violation.payload["violations"] == ["chunk 0: first chunk has no role", "chunk 1: stream ended without finish_reason"]
+    assert violation.payload["violations"] == [
+        "chunk 0: first chunk has no role",
+        "chunk 1: stream ended without finish_reason",
+    ]
 
 
 async def test_non_streaming_records_both_responses() -> None:

@@ -112,7 +112,9 @@ async def test_policy_exception_fails_closed_as_policy_error() -> None:
     orchestrator = create_default_orchestrator(Broken(), ReplayLLMClient(), db_pool=sink)
     final = await orchestrator.process_request(request(), "txn", SPAN)
     with pytest.raises(PolicyError, match="Broken") as raised:
-        async for _ in orchestrator.stream_response(iterate([chunk("a"), chunk(finish_reason="stop")]), "txn", SPAN, final):
+        async for _ in orchestrator.stream_response(
+            iterate([chunk("a"), chunk(finish_reason="stop")]), "txn", SPAN, final
+        ):
             pass
     assert isinstance(raised.value.__cause__, KeyError)
     assert completed(sink)[0][0] == "error"
