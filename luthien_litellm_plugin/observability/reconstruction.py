@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 
 from litellm.types.utils import ChatCompletionDeltaToolCall, ModelResponseStream
 
-from luthien_litellm_plugin.streaming.chunks import usage_of
+from luthien_litellm_plugin.streaming.chunks import (
+    content_of,
+    delta_of,
+    field_of,
+    finish_reason_of,
+    tool_calls_of,
+    usage_of,
+)
 from luthien_litellm_plugin.types import JSONObject, JSONValue
 
 
@@ -51,19 +58,20 @@ class ResponseReconstructor:
         if usage is not None:
             self.usage = usage.model_dump(exclude_none=True)
         for choice in chunk.choices[:1]:
-            delta = choice.delta
-            if delta.role and self._role is None:
-                self._role = delta.role
-            if delta.content:
-                self._text.append(delta.content)
-            reasoning = getattr(delta, "reasoning_content", None)
+            delta = delta_of(choice)
+            if self._role is None:
+                self._role = field_of(delta, "role")
+            content = content_of(delta)
+            if content:
+                self._text.append(content)
+            reasoning = field_of(delta, "reasoning_content")
             if reasoning:
                 self._reasoning.append(reasoning)
-            for call in delta.tool_calls or []:
+            for call in tool_calls_of(delta) or []:
                 if isinstance(call, ChatCompletionDeltaToolCall):
                     self._add_tool_call(call.index, call.id, call.function.name, call.function.arguments)
-            if choice.finish_reason is not None:
-                self.finish_reason = choice.finish_reason
+            if finish_reason_of(choice) is not None:
+                self.finish_reason = finish_reason_of(choice)
 
     def _add_tool_call(self, index: int, call_id: str | None, name: str | None, arguments: str | None) -> None:
         parts = self._tool_calls.get(index)

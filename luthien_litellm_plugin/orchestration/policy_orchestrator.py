@@ -17,6 +17,7 @@ from luthien_litellm_plugin.observability.transaction_recorder import Transactio
 from luthien_litellm_plugin.orchestration.transaction import Transaction
 from luthien_litellm_plugin.policies.policy import Policy, PolicyContext
 from luthien_litellm_plugin.streaming.channel import Channel
+from luthien_litellm_plugin.streaming.chunks import finish_reason_of
 from luthien_litellm_plugin.streaming.egress import EgressStream
 from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, StreamBlock, ToolCallStreamBlock
 from luthien_litellm_plugin.streaming.stream_state import StreamState
@@ -201,7 +202,7 @@ class PolicyOrchestrator:
                 await delta_hooks[type(state.current_block)](ctx)
             if state.just_completed is not None:
                 await complete_hooks[type(state.just_completed)](ctx)
-            if chunk.choices and chunk.choices[0].finish_reason is not None:
+            if chunk.choices and finish_reason_of(chunk.choices[0]) is not None:
                 await policy.on_finish_reason(ctx)
 
         async def process(incoming: Channel[Chunk], outgoing: Channel[Chunk], keepalive: Callable[[], None]) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 from litellm.types.utils import (
+    ChatCompletionDeltaCustomToolCall,
     ChatCompletionDeltaToolCall,
     Delta,
     Function,
@@ -13,9 +15,36 @@ from litellm.types.utils import (
     StreamingChoices,
     Usage,
 )
+from pydantic import BaseModel
 
 from luthien_litellm_plugin.errors import UnsupportedStreamError
 from luthien_litellm_plugin.types import ToolCall
+
+_MISSING = object()
+
+
+def field_of(model: BaseModel, name: str) -> Any:
+    """A field's value or None, read without pydantic's slow `__getattr__` fallback.
+
+    LiteLLM keeps most delta fields (`content`, `tool_calls`, `role`) as pydantic extras and
+    deletes unset optional ones, so plain attribute access costs a failed lookup plus an
+    exception per miss. On the per-chunk path that dominated the profile.
+    """
+    value = model.__dict__.get(name, _MISSING)
+    if value is _MISSING:
+        extra = model.__pydantic_extra__
+        return extra.get(name) if extra else None
+    return value
+
+
+def delta_of(choice: StreamingChoices) -> Delta:
+    delta: Delta = field_of(choice, "delta")
+    return delta
+
+
+def finish_reason_of(choice: StreamingChoices) -> str | None:
+    reason: str | None = field_of(choice, "finish_reason")
+    return reason
 
 
 def single_choice(chunk: ModelResponseStream) -> StreamingChoices | None:
@@ -23,34 +52,41 @@ def single_choice(chunk: ModelResponseStream) -> StreamingChoices | None:
     choices = chunk.choices
     if not choices:
         return None
-    if len(choices) > 1 or choices[0].index != 0:
+    if len(choices) > 1 or field_of(choices[0], "index") != 0:
         raise UnsupportedStreamError("streams with more than one choice (n > 1) are not supported; send n=1")
     return choices[0]
 
 
 def usage_of(chunk: ModelResponseStream) -> Usage | None:
-    usage = getattr(chunk, "usage", None)
+    usage = field_of(chunk, "usage")
     return usage if isinstance(usage, Usage) else None
+
+
+def content_of(delta: Delta) -> str | None:
+    content: str | None = field_of(delta, "content")
+    return content
+
+
+def tool_calls_of(delta: Delta) -> list[ChatCompletionDeltaToolCall | ChatCompletionDeltaCustomToolCall] | None:
+    calls: list[ChatCompletionDeltaToolCall | ChatCompletionDeltaCustomToolCall] | None = field_of(delta, "tool_calls")
+    return calls
+
+
+_PAYLOAD_FIELDS = ("content", "tool_calls", "reasoning_content", "thinking_blocks", "function_call", "audio")
 
 
 def has_payload(delta: Delta) -> bool:
     """True when the delta carries something a client would show: text, tool calls, reasoning."""
-    return bool(
-        delta.content
-        or delta.tool_calls
-        or delta.function_call
-        or getattr(delta, "reasoning_content", None)
-        or getattr(delta, "thinking_blocks", None)
-        or delta.audio
-    )
+    return any(field_of(delta, name) for name in _PAYLOAD_FIELDS)
 
 
 def _parts(choice: StreamingChoices) -> int:
-    delta = choice.delta
-    count = len(delta.tool_calls) if delta.tool_calls else 0
-    if delta.content:
+    delta = delta_of(choice)
+    calls = tool_calls_of(delta)
+    count = len(calls) if calls else 0
+    if content_of(delta):
         count += 1
-    if choice.finish_reason is not None and count:
+    if finish_reason_of(choice) is not None and count:
         count += 1
     return count
 
@@ -64,7 +100,7 @@ def split_chunk(chunk: ModelResponseStream) -> list[ModelResponseStream]:
     choice = single_choice(chunk)
     if choice is None or _parts(choice) <= 1:
         return [chunk]
-    delta = choice.delta
+    delta = delta_of(choice)
     parts: list[ModelResponseStream] = []
     if delta.content:
         parts.append(_with_delta(chunk, choice, delta.model_copy(update={"tool_calls": None})))
@@ -73,11 +109,11 @@ def split_chunk(chunk: ModelResponseStream) -> list[ModelResponseStream]:
         if parts:
             update["role"] = None
         parts.append(_with_delta(chunk, choice, delta.model_copy(update=update)))
-    if choice.finish_reason is not None:
+    if finish_reason_of(choice) is not None:
         parts.append(
             chunk.model_copy(
                 update={
-                    "choices": [choice.model_copy(update={"delta": Delta(), "finish_reason": choice.finish_reason})]
+                    "choices": [choice.model_copy(update={"delta": Delta(), "finish_reason": finish_reason_of(choice)})]
                 }
             )
         )
@@ -108,7 +144,7 @@ def separate_finish(
 
 def with_delta(chunk: ModelResponseStream, choice: StreamingChoices, **changes: object) -> ModelResponseStream:
     """A copy of the chunk whose delta has `changes` applied."""
-    delta = choice.delta.model_copy(update=changes)
+    delta = delta_of(choice).model_copy(update=changes)
     return chunk.model_copy(update={"choices": [choice.model_copy(update={"delta": delta})]})
 
 

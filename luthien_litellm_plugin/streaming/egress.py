@@ -21,9 +21,13 @@ from litellm.types.utils import (
 from luthien_litellm_plugin.streaming.channel import Channel
 from luthien_litellm_plugin.streaming.chunks import (
     create_finish_chunk,
+    delta_of,
+    field_of,
+    finish_reason_of,
     has_payload,
     separate_finish,
     single_choice,
+    tool_calls_of,
     with_delta,
 )
 
@@ -72,17 +76,17 @@ class EgressStream:
         if choice is None:
             self._usage_chunks.append(chunk)
             return
-        if choice.finish_reason is not None:
-            if not has_payload(choice.delta):
+        if finish_reason_of(choice) is not None:
+            if not has_payload(delta_of(choice)):
                 self._finish_chunk = chunk
                 return
             chunk, self._finish_chunk = separate_finish(chunk, choice)
             choice = chunk.choices[0]
-        if choice.delta.tool_calls:
+        if tool_calls_of(delta_of(choice)):
             chunk = self._reindexed(chunk, choice)
         if self._started:
             self._send(chunk)
-        elif has_payload(choice.delta):
+        elif has_payload(delta_of(choice)):
             self._start(chunk)
         else:
             self._held.append(chunk)
@@ -105,12 +109,12 @@ class EgressStream:
         reason = upstream_finish_reason or "stop"
         if chunk is not None:
             choice = chunk.choices[0]
-            reason = choice.finish_reason or reason
+            reason = finish_reason_of(choice) or reason
         if reason == "tool_calls" and not self._index_by_id:
             reason = "stop"
         if chunk is None:
             return create_finish_chunk(reason, like=self.template)
-        if reason != choice.finish_reason:
+        if reason != finish_reason_of(choice):
             return chunk.model_copy(update={"choices": [choice.model_copy(update={"finish_reason": reason})]})
         return chunk
 
@@ -127,7 +131,7 @@ class EgressStream:
         self._out.send_nowait(chunk)
 
     def _reindexed(self, chunk: ModelResponseStream, choice: StreamingChoices) -> ModelResponseStream:
-        calls = choice.delta.tool_calls or []
+        calls = tool_calls_of(delta_of(choice)) or []
         renumbered = [self._renumbered(call) for call in calls]
         if all(new is old for new, old in zip(renumbered, calls, strict=True)):
             return chunk
@@ -147,6 +151,6 @@ class EgressStream:
 
 def _with_role(chunk: ModelResponseStream) -> ModelResponseStream:
     choice = single_choice(chunk)
-    if choice is None or choice.delta.role:
+    if choice is None or field_of(delta_of(choice), "role"):
         return chunk
     return with_delta(chunk, choice, role="assistant")

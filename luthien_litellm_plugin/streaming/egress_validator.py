@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from litellm.types.utils import ModelResponseStream
 
-from luthien_litellm_plugin.streaming.chunks import has_payload
+from luthien_litellm_plugin.streaming.chunks import delta_of, field_of, finish_reason_of, has_payload, tool_calls_of
 
 
 class EgressValidator:
@@ -28,16 +28,16 @@ class EgressValidator:
         if len(chunk.choices) != 1:
             self._violate(position, f"{len(chunk.choices)} choices in one chunk")
         choice = chunk.choices[0]
-        delta = choice.delta
-        if position == 0 and not delta.role:
+        delta = delta_of(choice)
+        if position == 0 and not field_of(delta, "role"):
             self._violate(position, "first chunk has no role")
         if self._finish_reason is not None:
             self._violate(position, "chunk with choices after finish_reason")
-        if choice.finish_reason is not None:
+        if finish_reason_of(choice) is not None:
             if has_payload(delta):
                 self._violate(position, "finish_reason in a chunk that also carries content or tool calls")
-            self._finish_reason = choice.finish_reason
-        for call in delta.tool_calls or []:
+            self._finish_reason = finish_reason_of(choice)
+        for call in tool_calls_of(delta) or []:
             function = getattr(call, "function", None)
             self._check_tool_call(position, call.index, call.id, function.name if function else "custom")
 

@@ -7,7 +7,15 @@ from typing import Generic, TypeVar
 
 from litellm.types.utils import ChatCompletionDeltaToolCall, ModelResponseStream
 
-from luthien_litellm_plugin.streaming.chunks import single_choice, split_chunk, usage_of
+from luthien_litellm_plugin.streaming.chunks import (
+    content_of,
+    delta_of,
+    finish_reason_of,
+    single_choice,
+    split_chunk,
+    tool_calls_of,
+    usage_of,
+)
 from luthien_litellm_plugin.streaming.stream_blocks import (
     ContentStreamBlock,
     StreamBlock,
@@ -60,14 +68,17 @@ class StreamingChunkAssembler(Generic[C]):
         choice = single_choice(chunk)
         if choice is None:
             return
-        delta = choice.delta
-        if delta.content:
-            self._content_block().append(delta.content)
-        elif delta.tool_calls and isinstance(delta.tool_calls[0], ChatCompletionDeltaToolCall):
-            self._add_tool_call_delta(delta.tool_calls[0])
-        if choice.finish_reason is not None:
+        delta = delta_of(choice)
+        content = content_of(delta)
+        if content:
+            self._content_block().append(content)
+        else:
+            calls = tool_calls_of(delta)
+            if calls and isinstance(calls[0], ChatCompletionDeltaToolCall):
+                self._add_tool_call_delta(calls[0])
+        if finish_reason_of(choice) is not None:
             self._complete_current()
-            self.state.finish_reason = choice.finish_reason
+            self.state.finish_reason = finish_reason_of(choice)
 
     def _content_block(self) -> ContentStreamBlock:
         current = self.state.current_block
