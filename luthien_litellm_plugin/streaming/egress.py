@@ -28,6 +28,7 @@ from luthien_litellm_plugin.streaming.chunks import (
     separate_finish,
     single_choice,
     tool_calls_of,
+    usage_of,
     with_delta,
 )
 
@@ -73,8 +74,8 @@ class EgressStream:
             raise RuntimeError("a chunk was emitted after the stream finished")
         self.template = chunk
         choice = single_choice(chunk)
-        if choice is None:
-            self._usage_chunks.append(chunk)
+        if choice is None or (usage_of(chunk) is not None and not self._carries_stream_content(choice)):
+            self._usage_chunks.append(chunk)  # usage goes out after the finish chunk
             return
         if finish_reason_of(choice) is not None:
             if not has_payload(delta_of(choice)):
@@ -90,6 +91,10 @@ class EgressStream:
             self._start(chunk)
         else:
             self._held.append(chunk)
+
+    @staticmethod
+    def _carries_stream_content(choice: StreamingChoices) -> bool:
+        return finish_reason_of(choice) is not None or has_payload(delta_of(choice))
 
     def finish(self, upstream_finish_reason: str | None) -> None:
         """Send the single finish chunk, then usage. Call once, after the policy is done."""

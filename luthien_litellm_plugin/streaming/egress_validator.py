@@ -6,7 +6,14 @@ from collections.abc import Iterable
 
 from litellm.types.utils import ModelResponseStream
 
-from luthien_litellm_plugin.streaming.chunks import delta_of, field_of, finish_reason_of, has_payload, tool_calls_of
+from luthien_litellm_plugin.streaming.chunks import (
+    delta_of,
+    field_of,
+    finish_reason_of,
+    has_payload,
+    tool_calls_of,
+    usage_of,
+)
 
 
 class EgressValidator:
@@ -21,7 +28,7 @@ class EgressValidator:
     def check(self, chunk: ModelResponseStream) -> None:
         position = self._position
         self._position += 1
-        if not chunk.choices:
+        if _is_usage_only(chunk):
             if self._finish_reason is None:
                 self._violate(position, "usage-only chunk before finish_reason")
             return
@@ -63,6 +70,19 @@ class EgressValidator:
 
     def _violate(self, position: int, what: str) -> None:
         self.violations.append(f"chunk {position}: {what}")
+
+
+def _is_usage_only(chunk: ModelResponseStream) -> bool:
+    """No choices, or (LiteLLM's shape) usage beside one empty, unfinished choice."""
+    if not chunk.choices:
+        return True
+    choice = chunk.choices[0]
+    return (
+        usage_of(chunk) is not None
+        and len(chunk.choices) == 1
+        and finish_reason_of(choice) is None
+        and not has_payload(delta_of(choice))
+    )
 
 
 def validate_stream(chunks: Iterable[ModelResponseStream]) -> list[str]:

@@ -1,0 +1,96 @@
+"""The engine on chunks LiteLLM itself produced from OpenAI and Anthropic wire traffic."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from litellm.types.utils import ModelResponseStream
+
+from luthien_litellm_plugin.llm.replay_client import ReplayLLMClient
+from luthien_litellm_plugin.observability import events
+from luthien_litellm_plugin.observability.events import InMemoryEventSink
+from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
+from luthien_litellm_plugin.policies.all_caps import AllCapsPolicy
+from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
+from luthien_litellm_plugin.policies.simple_policy import SimplePolicy
+from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, ToolCallStreamBlock
+from luthien_litellm_plugin.streaming.stream_state import StreamState
+from luthien_litellm_plugin.streaming.streaming_chunk_assembler import StreamingChunkAssembler
+from tests.streams import finish_reasons, iterate, serve, served_text, served_tool_calls
+from tests.wire import WIRE, assembled_by_litellm, litellm_stream
+
+NAMES = sorted(WIRE)
+
+
+async def chunks_for(name: str) -> list[ModelResponseStream]:
+    provider, body = WIRE[name]
+    return await litellm_stream(provider, body)
+
+
+def reference(chunks: list[ModelResponseStream]) -> tuple[str, list[dict[str, object]], str]:
+    message = assembled_by_litellm(chunks).choices[0]
+    calls = [
+        {"id": call.id, "name": call.function.name, "arguments": call.function.arguments}
+        for call in message.message.tool_calls or []  # type: ignore[union-attr]
+    ]
+    return message.message.content or "", calls, str(message.finish_reason)  # type: ignore[union-attr]
+
+
+async def noop(chunk: ModelResponseStream, state: StreamState, context: None) -> None:
+    return None
+
+
+@pytest.mark.parametrize("name", NAMES)
+async def test_assembler_agrees_with_litellms_own_reassembly(name: str) -> None:
+    chunks = await chunks_for(name)
+    text, calls, finish = reference(chunks)
+    assembler: StreamingChunkAssembler[None] = StreamingChunkAssembler(on_chunk_callback=noop)
+    await assembler.process(iterate(chunks), None)
+    state = assembler.state
+    content = "".join(b.content for b in state.blocks if isinstance(b, ContentStreamBlock))
+    tools = [
+        {"id": b.id, "name": b.name, "arguments": b.arguments}
+        for b in state.blocks
+        if isinstance(b, ToolCallStreamBlock)
+    ]
+    assert (content, tools, state.finish_reason) == (text, calls, finish)
+    assert state.usage is not None and state.usage.total_tokens > 0
+    assert len(state.raw_chunks) >= len(chunks)  # every chunk read, usage after finish included
+
+
+@pytest.mark.parametrize("name", NAMES)
+async def test_passthrough_serves_the_upstream_chunks_in_order(name: str) -> None:
+    chunks = await chunks_for(name)
+    served = await serve(create_default_orchestrator(PassthroughPolicy(), ReplayLLMClient()), chunks)
+    assert [id(c) for c in served] == [id(c) for c in chunks]
+
+
+@pytest.mark.parametrize("name", NAMES)
+async def test_simple_policy_unchanged_and_uppercase(name: str) -> None:
+    chunks = await chunks_for(name)
+    text, calls, finish = reference(chunks)
+    unchanged = await serve(create_default_orchestrator(SimplePolicy(), ReplayLLMClient()), chunks)
+    assert (served_text(unchanged), served_tool_calls(unchanged), finish_reasons(unchanged)) == (text, calls, [finish])
+    upper = await serve(create_default_orchestrator(AllCapsPolicy(), ReplayLLMClient()), chunks)
+    assert (served_text(upper), served_tool_calls(upper)) == (text.upper(), calls)
+    reasoning = [getattr(c.choices[0].delta, "reasoning_content", None) for c in upper if c.choices]
+    assert [r for r in reasoning if r] == [
+        r for r in (getattr(c.choices[0].delta, "reasoning_content", None) for c in chunks if c.choices) if r
+    ]
+
+
+@pytest.mark.parametrize("name", NAMES)
+async def test_recorded_original_response_is_what_litellm_assembles(name: str) -> None:
+    chunks = await chunks_for(name)
+    text, calls, finish = reference(chunks)
+    sink = InMemoryEventSink()
+    await serve(create_default_orchestrator(AllCapsPolicy(), ReplayLLMClient(), db_pool=sink), chunks)
+    [event] = sink.of_type(events.TRANSACTION_STREAMING_RESPONSE_RECORDED)
+    original = json.loads(json.dumps(event.payload["original_response"]))
+    final = json.loads(json.dumps(event.payload["final_response"]))
+    message = original["choices"][0]["message"]
+    assert (message["content"] or "", original["choices"][0]["finish_reason"]) == (text, finish)
+    assert [{"id": c["id"], **c["function"]} for c in message.get("tool_calls", [])] == calls
+    assert (final["choices"][0]["message"]["content"] or "") == text.upper()
+    assert original["usage"]["total_tokens"] > 0
