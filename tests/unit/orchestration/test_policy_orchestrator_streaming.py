@@ -159,14 +159,14 @@ async def test_keepalive_from_a_slow_policy_holds_off_the_timeout() -> None:
     class Slow(Passthrough):
         async def on_content_complete(self, ctx: StreamingResponseContext) -> None:
             loop = asyncio.get_running_loop()
-            for _ in range(6):  # 6 × 20 ms of work > the 50 ms timeout, with keepalives between
+            for _ in range(6):  # 6 × 60 ms of work > the 200 ms timeout, with keepalives between
                 done = loop.create_future()
-                loop.call_later(0.02, done.set_result, None)
+                loop.call_later(0.06, done.set_result, None)
                 await done
                 ctx.keepalive()
             await send_text(ctx, "!")
 
-    orchestrator = create_default_orchestrator(Slow(), ReplayLLMClient(), stream_idle_timeout_seconds=0.05)
+    orchestrator = create_default_orchestrator(Slow(), ReplayLLMClient(), stream_idle_timeout_seconds=0.2)
     served = await serve(orchestrator, [chunk("a", role="assistant"), chunk(finish_reason="stop")])
     assert served_text(served) == "a!"
 
