@@ -25,11 +25,9 @@ async def test_close_with_error_raises_after_draining() -> None:
 
 async def test_waiting_receiver_is_woken_by_send() -> None:
     channel: Channel[str] = Channel()
-    receiver = asyncio.create_task(channel.receive())
-    await asyncio.sleep(0)  # let the receiver park on its waiter
-    assert not receiver.done()
-    channel.send_nowait("x")
-    assert await receiver == "x"
+    # The send is scheduled for after `receive` has parked on its waiter (the channel is empty).
+    asyncio.get_running_loop().call_soon(channel.send_nowait, "x")
+    assert await channel.receive() == "x"
 
 
 async def test_send_after_close_fails_and_second_close_is_ignored() -> None:
