@@ -151,6 +151,9 @@ class PolicyOrchestrator:
             self._transactions[transaction_id] = transaction
         return transaction
 
+    def is_open(self, transaction_id: str) -> bool:
+        return transaction_id in self._transactions
+
     @property
     def open_transactions(self) -> int:
         return len(self._transactions)

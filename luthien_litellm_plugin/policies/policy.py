@@ -49,10 +49,17 @@ class Policy(ABC):
     client unless a hook emits it (see `luthien_litellm_plugin.streaming.helpers`).
     """
 
+    _configured_name: str | None = None
+
     @property
     def name(self) -> str:
         """Name used in errors and records (the YAML policy name when loaded from config)."""
-        return getattr(self, "_configured_name", None) or type(self).__name__
+        return self._configured_name or type(self).__name__
+
+    def named(self, name: str) -> Policy:
+        """Give this policy the name it is configured under; returns self."""
+        self._configured_name = name
+        return self
 
     def block(self, reason: str) -> NoReturn:
         """Refuse the request or response, naming this policy."""

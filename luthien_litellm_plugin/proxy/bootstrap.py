@@ -1,0 +1,35 @@
+"""Builds the plugin the way LiteLLM Proxy loads it: from its config, at import time."""
+
+from __future__ import annotations
+
+import logging
+
+import litellm
+
+from luthien_litellm_plugin.observability.events import EventSink
+from luthien_litellm_plugin.proxy.model_policies import model_list_from_file, model_policies
+from luthien_litellm_plugin.proxy.plugin import LuthienCallback
+from luthien_litellm_plugin.proxy.settings import load_plugin_config
+
+logger = logging.getLogger("luthien_litellm_plugin")
+
+
+def _config_file_path() -> str | None:
+    try:
+        from litellm.proxy import proxy_server
+    except ImportError:  # litellm installed without the proxy extra
+        return None
+    path = getattr(proxy_server, "user_config_file_path", None)
+    return path if isinstance(path, str) else None
+
+
+def build_callback(sink: EventSink | None = None) -> LuthienCallback:
+    """The plugin for the running proxy. Raises `ConfigError` (naming the YAML key) when the
+    configuration is invalid, which makes the proxy refuse to start."""
+    settings = getattr(litellm, "callback_settings", None) or {}
+    config = load_plugin_config(settings.get("luthien") if isinstance(settings, dict) else None)
+    path = _config_file_path()
+    model_list = model_list_from_file(path) if path else []
+    policies = model_policies(model_list, set(config.policies), config.settings.default_policy)
+    logger.info("luthien: policies per model group: %s (default %s)", policies, config.settings.default_policy)
+    return LuthienCallback(config, policies, sink)

@@ -1,0 +1,149 @@
+"""LuthienCallback: the CustomLogger LiteLLM Proxy calls; wires its hooks to the orchestrators.
+
+Every hook the proxy looks up on the instance's own class (pre-call, streaming iterator,
+response headers) is defined here, not inherited: LiteLLM ignores inherited ones.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+
+from litellm.integrations.custom_logger import CustomLogger
+from litellm.proxy._types import UserAPIKeyAuth
+from litellm.types.utils import ModelResponse, ModelResponseStream
+from opentelemetry import trace
+from opentelemetry.trace import Span
+
+from luthien_litellm_plugin.errors import LuthienError
+from luthien_litellm_plugin.observability.events import EventSink
+from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
+from luthien_litellm_plugin.orchestration.policy_orchestrator import PolicyOrchestrator
+from luthien_litellm_plugin.proxy import request_data
+from luthien_litellm_plugin.proxy.client_errors import http_error, stream_error
+from luthien_litellm_plugin.proxy.settings import PluginConfig
+from luthien_litellm_plugin.proxy.unused_llm_client import ProxyOwnsTheCall
+
+CHAT_CALL_TYPES = frozenset({"acompletion", "completion"})
+TRANSACTION_HEADER = "x-luthien-transaction-id"
+
+_tracer = trace.get_tracer("luthien_litellm_plugin")
+
+
+class LuthienCallback(CustomLogger):
+    """Runs the policy chosen for each model group over `/chat/completions` traffic."""
+
+    def __init__(self, config: PluginConfig, model_policies: dict[str, str], sink: EventSink | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.model_policies = model_policies
+        timeout = config.settings.stream_idle_timeout_seconds
+        self.orchestrators: dict[str, PolicyOrchestrator] = {
+            name: create_default_orchestrator(policy, ProxyOwnsTheCall(), sink, stream_idle_timeout_seconds=timeout)
+            for name, policy in config.policies.items()
+        }
+        self._spans: dict[str, Span] = {}
+
+    def policy_for(self, model: str) -> str:
+        return self.model_policies.get(model, self.config.settings.default_policy)
+
+    # ----- request -----
+
+    async def async_pre_call_hook(
+        self, user_api_key_dict: UserAPIKeyAuth, cache: object, data: dict, call_type: str
+    ) -> dict:
+        if call_type not in CHAT_CALL_TYPES:
+            return data
+        transaction_id = uuid.uuid4().hex
+        policy = self.policy_for(str(data.get("model")))
+        request_data.mark(data, transaction_id, policy)
+        span = _tracer.start_span("luthien.transaction", attributes={"luthien.policy": policy})
+        self._spans[transaction_id] = span
+        original = request_data.client_request(data)
+        try:
+            final = await self.orchestrators[policy].process_request(original, transaction_id, span)
+        except LuthienError as error:
+            self._end_span(transaction_id)
+            raise http_error(error) from error
+        request_data.apply_request(data, original, final)
+        return data
+
+    # ----- responses -----
+
+    async def async_post_call_streaming_iterator_hook(
+        self, user_api_key_dict: UserAPIKeyAuth, response: AsyncIterator[ModelResponseStream], request_data: dict
+    ) -> AsyncGenerator[ModelResponseStream, None]:
+        found = self._open_transaction(request_data)
+        if found is None:
+            async for item in response:
+                yield item
+            return
+        transaction_id, orchestrator = found
+        try:
+            async for chunk in orchestrator.stream_response(response, transaction_id, self._span(transaction_id)):
+                yield chunk
+        except LuthienError as error:
+            raise stream_error(error) from error
+        finally:
+            self._end_span(transaction_id)
+
+    async def async_post_call_success_hook(
+        self, data: dict, user_api_key_dict: UserAPIKeyAuth, response: object
+    ) -> object:
+        found = self._open_transaction(data)
+        if found is None or not isinstance(response, ModelResponse):
+            return response
+        transaction_id, orchestrator = found
+        try:
+            return await orchestrator.apply_full_response(response, transaction_id, self._span(transaction_id))
+        except LuthienError as error:
+            raise http_error(error) from error
+        finally:
+            self._end_span(transaction_id)
+
+    async def async_post_call_failure_hook(
+        self,
+        request_data: dict,
+        original_exception: Exception,
+        user_api_key_dict: UserAPIKeyAuth,
+        traceback_str: str | None = None,
+    ) -> None:
+        found = self._open_transaction(request_data)
+        if found is None:
+            return None
+        transaction_id, orchestrator = found
+        await orchestrator.finish(transaction_id, "error", f"{type(original_exception).__name__}: {original_exception}")
+        self._end_span(transaction_id)
+        return None
+
+    async def async_post_call_response_headers_hook(
+        self,
+        data: dict,
+        user_api_key_dict: UserAPIKeyAuth,
+        response: object,
+        request_headers: dict[str, str] | None = None,
+        litellm_call_info: dict[str, object] | None = None,
+    ) -> dict[str, str] | None:
+        marked = request_data.marks(data)
+        return {TRANSACTION_HEADER: marked[0]} if marked else None
+
+    # ----- per-request state -----
+
+    def _open_transaction(self, data: dict) -> tuple[str, PolicyOrchestrator] | None:
+        """Our transaction for this request, if the pre-call hook opened one that is still open."""
+        marked = request_data.marks(data)
+        if marked is None:
+            return None
+        transaction_id, policy = marked
+        orchestrator = self.orchestrators.get(policy)
+        if orchestrator is None or not orchestrator.is_open(transaction_id):
+            return None
+        return transaction_id, orchestrator
+
+    def _span(self, transaction_id: str) -> Span:
+        return self._spans.get(transaction_id) or trace.INVALID_SPAN
+
+    def _end_span(self, transaction_id: str) -> None:
+        span = self._spans.pop(transaction_id, None)
+        if span is not None:
+            span.end()

@@ -1,0 +1,94 @@
+"""`callback_settings.luthien` in litellm_config.yaml: parsed, validated, policies built."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from luthien_litellm_plugin.policies.policy import Policy
+from luthien_litellm_plugin.policies.registry import BUILTIN_POLICIES, PolicyConfigError, build_policy
+
+ROOT = "callback_settings.luthien"
+ENV_PREFIX = "os.environ/"
+
+
+class ConfigError(ValueError):
+    """The plugin's configuration is invalid; the message names the YAML key."""
+
+
+class PolicySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    class_: str = Field(alias="class", min_length=1)
+    options: dict[str, object] = Field(default_factory=dict)
+
+
+class LuthienSettings(BaseModel):
+    """Everything under `callback_settings.luthien`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default_policy: str = "passthrough"
+    policies: dict[str, PolicySpec] = Field(default_factory=dict)
+    stream_idle_timeout_seconds: float = Field(default=30.0, gt=0)
+    database_url: str | None = None
+    redis_url: str | None = None
+    spool_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class PluginConfig:
+    settings: LuthienSettings
+    policies: dict[str, Policy]
+    """Every usable policy by name: the configured ones, plus built-ins that take no options."""
+
+
+def resolve_env(value: object, path: str) -> object:
+    """Replace `os.environ/NAME` strings (at any depth) by the variable's value."""
+    if isinstance(value, str) and value.startswith(ENV_PREFIX):
+        name = value[len(ENV_PREFIX) :]
+        if name not in os.environ:
+            raise ConfigError(f"{path}: environment variable {name} is not set")
+        return os.environ[name]
+    if isinstance(value, dict):
+        return {key: resolve_env(item, f"{path}.{key}") for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve_env(item, f"{path}[{index}]") for index, item in enumerate(value)]
+    return value
+
+
+def load_plugin_config(raw: object) -> PluginConfig:
+    """Validate the raw `callback_settings.luthien` mapping and build every policy it names."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{ROOT}: expected a mapping, got {type(raw).__name__}")
+    try:
+        settings = LuthienSettings.model_validate(resolve_env(raw, ROOT))
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join([ROOT, *(str(part) for part in first["loc"])])
+        raise ConfigError(f"{where}: {first['msg']}") from error
+    policies = _build_policies(settings)
+    if settings.default_policy not in policies:
+        raise ConfigError(f"{ROOT}.default_policy: unknown policy '{settings.default_policy}' ({_known(policies)})")
+    return PluginConfig(settings, policies)
+
+
+def _build_policies(settings: LuthienSettings) -> dict[str, Policy]:
+    policies: dict[str, Policy] = {}
+    for name, policy_class in BUILTIN_POLICIES.items():
+        if getattr(policy_class, "Options", None) is None:
+            policies[name] = policy_class().named(name)
+    for name, spec in settings.policies.items():
+        try:
+            policies[name] = build_policy(name, spec.class_, spec.options, f"{ROOT}.policies.{name}")
+        except PolicyConfigError as error:
+            raise ConfigError(str(error)) from error
+    return policies
+
+
+def _known(policies: dict[str, Policy]) -> str:
+    return "known: " + ", ".join(sorted(policies))
