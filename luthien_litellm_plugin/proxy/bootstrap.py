@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import litellm
 
@@ -10,6 +11,7 @@ from luthien_litellm_plugin.observability.events import EventSink
 from luthien_litellm_plugin.proxy.model_policies import model_list_from_file, model_policies
 from luthien_litellm_plugin.proxy.plugin import LuthienCallback
 from luthien_litellm_plugin.proxy.settings import load_plugin_config
+from luthien_litellm_plugin.storage.jsonl import JsonLinesEventSink
 
 logger = logging.getLogger("luthien_litellm_plugin")
 
@@ -23,6 +25,11 @@ def _config_file_path() -> str | None:
     return path if isinstance(path, str) else None
 
 
+def _default_sink() -> EventSink | None:
+    path = os.environ.get("LUTHIEN_EVENTS_FILE")
+    return JsonLinesEventSink(path) if path else None
+
+
 def build_callback(sink: EventSink | None = None) -> LuthienCallback:
     """The plugin for the running proxy. Raises `ConfigError` (naming the YAML key) when the
     configuration is invalid, which makes the proxy refuse to start."""
@@ -32,4 +39,4 @@ def build_callback(sink: EventSink | None = None) -> LuthienCallback:
     model_list = model_list_from_file(path) if path else []
     policies = model_policies(model_list, set(config.policies), config.settings.default_policy)
     logger.info("luthien: policies per model group: %s (default %s)", policies, config.settings.default_policy)
-    return LuthienCallback(config, policies, sink)
+    return LuthienCallback(config, policies, sink if sink is not None else _default_sink())

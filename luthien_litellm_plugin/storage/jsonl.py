@@ -1,0 +1,38 @@
+"""An event sink that appends each event as one JSON line to a file (debugging, tests)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from luthien_litellm_plugin.observability.events import TRANSACTION_COMPLETED, RecordedEvent
+
+
+class JsonLinesEventSink:
+    """Appends events to `path`. Writes go to an in-memory buffer and reach the file when a
+    transaction completes (or on `close`), so `submit` does no disk I/O per event."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._file = self.path.open("a", encoding="utf-8", buffering=1 << 16)
+
+    def submit(self, event: RecordedEvent) -> None:
+        record = {
+            "event_id": event.event_id,
+            "transaction_id": event.transaction_id,
+            "sequence": event.sequence,
+            "event_type": event.event_type,
+            "created_at": event.created_at,
+            "payload": event.payload,
+        }
+        self._file.write(json.dumps(record, default=str) + "\n")
+        if event.event_type == TRANSACTION_COMPLETED:
+            self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_events(path: str | Path) -> list[dict[str, object]]:
+    with Path(path).open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]

@@ -1,0 +1,183 @@
+"""E2E: the real `litellm --config` process with the plugin, in front of the fake upstream."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.fakes.upstream import Upstream, free_port, running_upstream
+
+REPO = Path(__file__).resolve().parents[2]
+BACKENDS = ("openai", "anthropic")
+POLICIES: dict[str, dict[str, object]] = {
+    "passthrough": {"class": "passthrough"},
+    "all_caps": {"class": "all_caps"},
+    "block_tools": {"class": "block_tools", "options": {"tools": ["bash"]}},
+    "string_replacement": {
+        "class": "string_replacement",
+        "options": {"replacements": [{"from": "fake", "to": "real"}, {"from": "check", "to": "verify"}]},
+    },
+    "block_request": {"class": "tests.e2e.policies:BlockForbiddenRequests"},
+    "block_at_finish": {"class": "tests.e2e.policies:BlockAtFinish"},
+    "broken": {"class": "tests.e2e.policies:Broken"},
+}
+STARTUP_SECONDS = 120
+
+
+@dataclass
+class Proxy:
+    base_url: str
+    master_key: str
+    events_file: Path
+    upstream: Upstream
+    log: Path
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.master_key}"}
+
+    def events(self, transaction_id: str, timeout: float = 15.0) -> list[dict[str, object]]:
+        """This transaction's recorded events, once its terminal event is written."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [e for e in _read(self.events_file) if e["transaction_id"] == transaction_id]
+            if any(e["event_type"] == "transaction.completed" for e in found):
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"transaction {transaction_id} not recorded as completed: {found}")
+            time.sleep(0.05)  # the proxy writes on its own schedule; bounded by the deadline
+
+
+def _read(path: Path) -> list[dict[str, object]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def completed(events: list[dict[str, object]]) -> dict[str, object]:
+    [event] = [e for e in events if e["event_type"] == "transaction.completed"]
+    payload = event["payload"]
+    assert isinstance(payload, dict)
+    return payload
+
+
+def model_list(upstream: Upstream) -> list[dict[str, object]]:
+    models: list[dict[str, object]] = []
+    for policy in POLICIES:
+        models.append(
+            {
+                "model_name": f"openai-{policy}",
+                "litellm_params": {
+                    "model": "openai/gpt-4o",
+                    "api_base": f"{upstream.base_url}/v1",
+                    "api_key": "sk-upstream-secret",
+                },
+                "model_info": {"luthien_policy": policy},
+            }
+        )
+        models.append(
+            {
+                "model_name": f"anthropic-{policy}",
+                "litellm_params": {
+                    "model": "anthropic/claude-sonnet-4-5",
+                    "api_base": upstream.base_url,
+                    "api_key": "sk-upstream-secret",
+                },
+                "model_info": {"luthien_policy": policy},
+            }
+        )
+    return models
+
+
+def write_config(path: Path, upstream: Upstream) -> None:
+    config = {
+        "model_list": model_list(upstream),
+        "litellm_settings": {"callbacks": ["luthien_litellm_plugin.callback"], "num_retries": 0, "request_timeout": 30},
+        "router_settings": {"num_retries": 0, "disable_cooldowns": True},
+        "callback_settings": {
+            "luthien": {"default_policy": "passthrough", "policies": POLICIES, "stream_idle_timeout_seconds": 2}
+        },
+    }
+    path.write_text(yaml.safe_dump(config))
+
+
+def start_proxy(
+    config: Path, events_file: Path, log: Path, extra_args: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen[bytes], str, str]:
+    """Start `litellm --config` on a free 127.0.0.1 port; returns (process, base url, master key)."""
+    port = free_port()
+    master_key = f"sk-test-{secrets.token_hex(12)}"
+    env = {
+        **os.environ,
+        "LITELLM_MASTER_KEY": master_key,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LUTHIEN_EVENTS_FILE": str(events_file),
+        "PYTHONPATH": str(REPO),
+    }
+    env.pop("DATABASE_URL", None)
+    command = [
+        str(Path(sys.executable).parent / "litellm"),
+        "--config",
+        str(config),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *extra_args,
+    ]
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=str(config.parent))
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"litellm exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(f"{base_url}/health/liveliness", timeout=1).status_code == 200:
+                return process, base_url, master_key
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"litellm did not become ready in {STARTUP_SECONDS}s:\n{log.read_text()[-4000:]}")
+        time.sleep(0.2)  # waiting for another process to listen; bounded by the deadline
+
+
+def stop_proxy(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[Upstream]:
+    with running_upstream() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def proxy(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    directory = tmp_path_factory.mktemp("proxy")
+    config = directory / "litellm_config.yaml"
+    write_config(config, upstream)
+    events_file = directory / "events.jsonl"
+    log = directory / "proxy.log"
+    process, base_url, master_key = start_proxy(config, events_file, log)
+    try:
+        yield Proxy(base_url, master_key, events_file, upstream, log)
+    finally:
+        stop_proxy(process)

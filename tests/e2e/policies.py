@@ -1,0 +1,36 @@
+"""Policies used only by the e2e tests (loaded by the proxy as `tests.e2e.policies:Name`)."""
+
+from __future__ import annotations
+
+from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
+from luthien_litellm_plugin.policies.simple_policy import SimplePolicy
+from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
+from luthien_litellm_plugin.types import RequestMessage
+
+
+class BlockForbiddenRequests(SimplePolicy):
+    """Refuses requests whose last message mentions 'forbidden'; otherwise holds and passes text."""
+
+    async def on_request_simple(self, request: RequestMessage) -> RequestMessage:
+        if "forbidden" in str(request.messages[-1].get("content")):
+            self.block("the request mentions something forbidden")
+        return request
+
+    async def on_response_content(self, content: str, request: RequestMessage) -> str:
+        if "upstream" in content and "block-held" in str(request.messages[-1].get("content")):
+            self.block("the response mentions the upstream")
+        return content
+
+
+class BlockAtFinish(PassthroughPolicy):
+    """Streams text as it comes, then refuses at finish_reason: the refusal arrives mid-stream."""
+
+    async def on_finish_reason(self, ctx: StreamingResponseContext) -> None:
+        self.block("refused after the text was sent")
+
+
+class Broken(SimplePolicy):
+    """Raises an unexpected error on every response: the plugin must fail closed."""
+
+    async def on_response_content(self, content: str, request: RequestMessage) -> str:
+        raise RuntimeError("policy bug")

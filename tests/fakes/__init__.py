@@ -1,0 +1,1 @@
+"""Fake upstream providers speaking the real OpenAI and Anthropic wire formats."""
