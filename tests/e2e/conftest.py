@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import subprocess
@@ -16,6 +15,7 @@ import httpx
 import pytest
 import yaml
 
+from luthien_litellm_plugin.storage.jsonl import read_events
 from tests.fakes.upstream import Upstream, free_port, running_upstream
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,9 +60,7 @@ class Proxy:
 
 
 def _read(path: Path) -> list[dict[str, object]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_events(path)
 
 
 def completed(events: list[dict[str, object]]) -> dict[str, object]:

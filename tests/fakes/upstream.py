@@ -3,7 +3,8 @@
 The scenario comes from the last user message: `scenario:<name>` (default `text`).
 Scenarios: text, tool_calls (text then two fragmented calls: get_weather and bash),
 error_500, disconnect (a few chunks, then the connection is cut), hang (stalls until
-shutdown), slow (`delay_ms:<n>` between events, default 50).
+shutdown), slow (`delay_ms:<n>` between events, default 50). `echo:<token>` appends
+` [<token>]` to the text, so concurrent tests can tell their responses apart.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ def _scenario(body: dict[str, object]) -> tuple[str, int]:
     return (found.group(1) if found else "text"), int(delay.group(1)) if delay else 50
 
 
+def _text_parts(body: dict[str, object], parts: list[str]) -> list[str]:
+    found = re.search(r"echo:(\S+)", json.dumps(body.get("messages")))
+    return [*parts, f" [{found.group(1)}]"] if found else parts
+
+
 def _events(body: bytes) -> list[bytes]:
     return [part + b"\n\n" for part in body.split(b"\n\n") if part]
 
@@ -72,7 +78,7 @@ class _App:
         if scenario == "error_500":
             return JSONResponse({"error": {"message": "upstream exploded", "type": "server_error"}}, status_code=500)
         tools = TOOL_CALLS if scenario == "tool_calls" else []
-        text = [LEAD_IN] if tools else TEXT_PARTS
+        text = _text_parts(body, [LEAD_IN] if tools else TEXT_PARTS)
         if not body.get("stream"):
             return JSONResponse(_openai_message(body, "".join(text), tools))
         return self._stream(_events(openai_sse(text, tools)), scenario, delay)
@@ -84,7 +90,7 @@ class _App:
         if scenario == "error_500":
             return JSONResponse({"type": "error", "error": {"type": "api_error", "message": "upstream exploded"}}, 500)
         tools = ANTHROPIC_TOOLS if scenario == "tool_calls" else []
-        text = [LEAD_IN] if tools else TEXT_PARTS
+        text = _text_parts(body, [LEAD_IN] if tools else TEXT_PARTS)
         if not body.get("stream"):
             return JSONResponse(_anthropic_message(body, "".join(text), tools))
         return self._stream(_events(anthropic_sse(text, tools)), scenario, delay)

@@ -1,0 +1,81 @@
+"""Two proxy workers, 50 concurrent mixed requests: no cross-talk, each transaction recorded once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from luthien_litellm_plugin.storage.jsonl import read_events
+from tests.e2e.conftest import Proxy, start_proxy, stop_proxy, write_config
+from tests.fakes.upstream import LEAD_IN, TEXT, Upstream
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def two_workers(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    directory = tmp_path_factory.mktemp("workers")
+    config = directory / "litellm_config.yaml"
+    write_config(config, upstream)
+    events = directory / "events-{pid}.jsonl"
+    process, base_url, key = start_proxy(config, events, directory / "proxy.log", ("--num_workers", "2"))
+    try:
+        yield Proxy(base_url, key, events, upstream, directory / "proxy.log")
+    finally:
+        stop_proxy(process)
+
+
+async def one(client: httpx.AsyncClient, proxy: Proxy, index: int) -> tuple[str, str, str]:
+    policy = ["passthrough", "all_caps", "string_replacement", "block_tools"][index % 4]
+    backend = ["openai", "anthropic"][index // 4 % 2]
+    scenario = "tool_calls" if index % 3 == 0 else "text"
+    body = {
+        "model": f"{backend}-{policy}",
+        "messages": [{"role": "user", "content": f"echo:req{index} scenario:{scenario}"}],
+        "stream": index % 2 == 0,
+    }
+    expected = {
+        "passthrough": str,
+        "all_caps": str.upper,
+        "string_replacement": lambda t: t.replace("fake", "real").replace("check", "verify"),
+        "block_tools": str,
+    }[policy]
+    base = (LEAD_IN if scenario == "tool_calls" else TEXT) + f" [req{index}]"
+    if body["stream"]:
+        text = ""
+        async with client.stream(
+            "POST", f"{proxy.base_url}/v1/chat/completions", headers=proxy.headers, json=body
+        ) as response:
+            transaction_id = response.headers["x-luthien-transaction-id"]
+            async for line in response.aiter_lines():
+                if line.startswith("data: {"):
+                    text += json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+    else:
+        response = await client.post(f"{proxy.base_url}/v1/chat/completions", headers=proxy.headers, json=body)
+        transaction_id = response.headers["x-luthien-transaction-id"]
+        text = response.json()["choices"][0]["message"]["content"] or ""
+    return transaction_id, text, expected(base)
+
+
+def test_fifty_concurrent_requests_over_two_workers(two_workers: Proxy) -> None:
+    async def run() -> list[tuple[str, str, str]]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            return await asyncio.gather(*(one(client, two_workers, i) for i in range(50)))
+
+    results = asyncio.run(run())
+    for transaction_id, text, expected in results:
+        assert text.startswith(expected), (transaction_id, text, expected)
+    ids = [transaction_id for transaction_id, _, _ in results]
+    assert len(set(ids)) == 50
+    for transaction_id in ids:
+        two_workers.events(transaction_id)  # waits until recorded
+    all_events = read_events(two_workers.events_file)
+    completions = Counter(e["transaction_id"] for e in all_events if e["event_type"] == "transaction.completed")
+    assert all(completions[i] == 1 for i in ids)
+    assert len(list(Path(two_workers.events_file).parent.glob("events-*.jsonl"))) == 2
