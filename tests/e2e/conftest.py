@@ -179,3 +179,52 @@ def proxy(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield Proxy(base_url, master_key, events_file, upstream, log)
     finally:
         stop_proxy(process)
+
+
+PLAN_POLICIES: dict[str, dict[str, object]] = {
+    "uppercase": {"class": "all_caps"},
+    "passthrough": {"class": "passthrough"},
+}
+
+
+def provider_params(backend: str, upstream: Upstream) -> dict[str, object]:
+    """Real provider when its API key is set (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`), else the fake."""
+    if backend == "openai":
+        if os.environ.get("OPENAI_API_KEY"):
+            return {"model": "openai/gpt-4o-mini", "api_key": "os.environ/OPENAI_API_KEY"}
+        return {"model": "openai/gpt-4o", "api_base": f"{upstream.base_url}/v1", "api_key": "sk-upstream-secret"}
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        return {"model": "anthropic/claude-haiku-4-5", "api_key": "os.environ/ANTHROPIC_API_KEY"}
+    return {"model": "anthropic/claude-sonnet-4-5", "api_base": upstream.base_url, "api_key": "sk-upstream-secret"}
+
+
+@pytest.fixture(scope="session")
+def plan_proxy(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    """The plan's e2e proxy: `<backend>-<policy>` groups on real providers when keys are set."""
+    directory = tmp_path_factory.mktemp("plan")
+    models = [
+        {
+            "model_name": f"{backend}-{policy}",
+            "litellm_params": provider_params(backend, upstream),
+            "model_info": {"luthien_policy": policy},
+        }
+        for backend in BACKENDS
+        for policy in PLAN_POLICIES
+    ]
+    config = directory / "litellm_config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model_list": models,
+                "litellm_settings": {"callbacks": ["luthien_litellm_plugin.callback"], "num_retries": 0},
+                "router_settings": {"num_retries": 0, "disable_cooldowns": True},
+                "callback_settings": {"luthien": {"policies": PLAN_POLICIES}},
+            }
+        )
+    )
+    events_file = directory / "events.jsonl"
+    process, base_url, master_key = start_proxy(config, events_file, directory / "proxy.log")
+    try:
+        yield Proxy(base_url, master_key, events_file, upstream, directory / "proxy.log")
+    finally:
+        stop_proxy(process)

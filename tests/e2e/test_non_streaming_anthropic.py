@@ -1,0 +1,12 @@
+"""Plan e2e: non-streaming through the proxy with the uppercase policy (real anthropic API when its key is set)."""
+
+import pytest
+
+from tests.e2e.conftest import Proxy
+from tests.e2e.plan_checks import non_streaming_uppercase
+
+pytestmark = pytest.mark.e2e
+
+
+def test_non_streaming_anthropic_with_uppercase_policy(plan_proxy: Proxy) -> None:
+    non_streaming_uppercase(plan_proxy, "anthropic")
