@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from litellm.types.utils import ModelResponse, ModelResponseStream
@@ -99,7 +99,7 @@ class PolicyOrchestrator:
 
     async def stream_response(
         self, upstream: AsyncIterator[Chunk], transaction_id: str, span: Span, request: RequestMessage | None = None
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         """Run an upstream stream through the policy. Records the transaction however it ends."""
         transaction = self.transaction(transaction_id, span)
         status: TerminalStatus = "cancelled"

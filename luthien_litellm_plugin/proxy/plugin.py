@@ -6,6 +6,7 @@ response headers) is defined here, not inherited: LiteLLM ignores inherited ones
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 
@@ -79,9 +80,11 @@ class LuthienCallback(CustomLogger):
                 yield item
             return
         transaction_id, orchestrator = found
+        chunks = orchestrator.stream_response(response, transaction_id, self._span(transaction_id))
         try:
-            async for chunk in orchestrator.stream_response(response, transaction_id, self._span(transaction_id)):
-                yield chunk
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    yield chunk
         except LuthienError as error:
             raise stream_error(error) from error
         finally:

@@ -1,0 +1,139 @@
+"""LuthienCallback's hooks called as LiteLLM Proxy calls them: identity, state, cleanup."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from fastapi import HTTPException
+from litellm.proxy._types import UserAPIKeyAuth
+from litellm.types.utils import ModelResponse
+
+from luthien_litellm_plugin.observability.events import TRANSACTION_COMPLETED, InMemoryEventSink
+from luthien_litellm_plugin.proxy.plugin import LuthienCallback
+from luthien_litellm_plugin.proxy.settings import load_plugin_config
+from tests.streams import chunk, iterate
+
+KEY = UserAPIKeyAuth()
+CONFIG = {
+    "policies": {
+        "shout": {"class": "all_caps"},
+        "no_shell": {"class": "block_tools", "options": {"tools": ["bash"], "block_response": True}},
+    }
+}
+
+
+def plugin() -> tuple[LuthienCallback, InMemoryEventSink]:
+    sink = InMemoryEventSink()
+    return LuthienCallback(load_plugin_config(CONFIG), {"loud": "shout", "safe": "no_shell"}, sink), sink
+
+
+def data(model: str, content: str = "hi", **extra: object) -> dict[str, object]:
+    body = {"model": model, "messages": [{"role": "user", "content": content}], **extra}
+    return {**copy.deepcopy(body), "proxy_server_request": {"body": body, "headers": {}}, "metadata": {}}
+
+
+def statuses(sink: InMemoryEventSink) -> list[object]:
+    return [e.payload["status"] for e in sink.of_type(TRANSACTION_COMPLETED)]
+
+
+def assert_clean(callback: LuthienCallback) -> None:
+    assert all(o.open_transactions == 0 for o in callback.orchestrators.values())
+    assert callback._spans == {}
+
+
+async def test_non_streaming_request_gets_its_own_id_policy_and_cleanup() -> None:
+    callback, sink = plugin()
+    request = data("loud", metadata_from_client=True)
+    request["metadata"] = {"luthien_transaction_id": "forged", "luthien_policy": "passthrough"}
+    await callback.async_pre_call_hook(KEY, None, request, "acompletion")
+    metadata = request["metadata"]
+    assert isinstance(metadata, dict)
+    assert metadata["luthien_policy"] == "shout" and metadata["luthien_transaction_id"] != "forged"
+    headers = await callback.async_post_call_response_headers_hook(request, KEY, None)
+    assert headers == {"x-luthien-transaction-id": metadata["luthien_transaction_id"]}
+    response = ModelResponse(choices=[{"message": {"role": "assistant", "content": "quiet"}, "finish_reason": "stop"}])
+    final = await callback.async_post_call_success_hook(request, KEY, response)
+    assert isinstance(final, ModelResponse) and final.choices[0].message.content == "QUIET"  # type: ignore[union-attr]
+    assert response.choices[0].message.content == "quiet"  # type: ignore[union-attr]
+    assert statuses(sink) == ["success"]
+    assert_clean(callback)
+
+
+async def test_streaming_hook_runs_the_policy_and_cleans_up() -> None:
+    callback, sink = plugin()
+    request = data("loud", stream=True)
+    await callback.async_pre_call_hook(KEY, None, request, "acompletion")
+    chunks = [chunk("a", role="assistant"), chunk("b"), chunk(finish_reason="stop")]
+    served = [c async for c in callback.async_post_call_streaming_iterator_hook(KEY, iterate(chunks), request)]
+    assert "".join(c.choices[0].delta.content or "" for c in served) == "AB"
+    assert statuses(sink) == ["success"]
+    assert_clean(callback)
+
+
+async def test_client_leaving_mid_stream_is_recorded_cancelled_and_cleaned_up() -> None:
+    callback, sink = plugin()
+    request = data("unknown-group-uses-default", stream=True)
+    await callback.async_pre_call_hook(KEY, None, request, "acompletion")
+    stream = callback.async_post_call_streaming_iterator_hook(
+        KEY, iterate([chunk("a", role="assistant"), chunk("b")]), request
+    )
+    await anext(stream)
+    await stream.aclose()
+    assert statuses(sink) == ["cancelled"]
+    assert_clean(callback)
+
+
+async def test_blocked_request_raises_a_403_naming_the_policy_and_cleans_up() -> None:
+    callback, sink = plugin()
+    policy = callback.config.policies["no_shell"]
+
+    async def refuse(*args: object) -> object:
+        policy.block("no requests today")
+
+    policy.on_request = refuse  # type: ignore[method-assign]
+    with pytest.raises(HTTPException) as raised:
+        await callback.async_pre_call_hook(KEY, None, data("safe"), "acompletion")
+    assert raised.value.status_code == 403
+    assert raised.value.detail == {
+        "error": "Blocked by policy 'no_shell': no requests today",
+        "type": "PolicyBlockedError",
+        "policy": "no_shell",
+    }
+    assert statuses(sink) == ["blocked"]
+    assert_clean(callback)
+
+
+async def test_failure_hook_records_the_error_once() -> None:
+    callback, sink = plugin()
+    request = data("loud")
+    await callback.async_pre_call_hook(KEY, None, request, "acompletion")
+    await callback.async_post_call_failure_hook(request, ValueError("upstream down"), KEY)
+    await callback.async_post_call_failure_hook(request, ValueError("again"), KEY)
+    assert statuses(sink) == ["error"]
+    assert sink.of_type(TRANSACTION_COMPLETED)[0].payload["error"] == "ValueError: upstream down"
+    assert_clean(callback)
+
+
+async def test_other_call_types_and_unmarked_requests_pass_untouched() -> None:
+    callback, sink = plugin()
+    request = data("loud")
+    assert await callback.async_pre_call_hook(KEY, None, request, "aembedding") is request
+    response = ModelResponse(choices=[{"message": {"role": "assistant", "content": "quiet"}}])
+    assert await callback.async_post_call_success_hook(request, KEY, response) is response
+    assert sink.events == []
+
+
+async def test_policy_changes_to_the_request_reach_the_upstream_data_in_place() -> None:
+    callback, _ = plugin()
+    policy = callback.config.policies["shout"]
+
+    async def rewrite(request, context):  # type: ignore[no-untyped-def]
+        return request.model_copy(update={"messages": [{"role": "user", "content": "rewritten"}]})
+
+    policy.on_request = rewrite  # type: ignore[method-assign]
+    request = data("loud")
+    await callback.async_pre_call_hook(KEY, None, request, "acompletion")
+    assert request["messages"] == [{"role": "user", "content": "rewritten"}]
+    body = request["proxy_server_request"]
+    assert isinstance(body, dict) and body["body"]["messages"] == [{"role": "user", "content": "hi"}]
