@@ -1,0 +1,64 @@
+"""Bad plugin configuration: the real proxy refuses to start and names the YAML key."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import REPO
+from tests.fakes.upstream import free_port
+
+pytestmark = pytest.mark.e2e
+
+MODEL = {"model_name": "m", "litellm_params": {"model": "openai/m", "api_key": "x", "mock_response": "hi"}}
+
+
+@pytest.mark.parametrize(
+    ("luthien", "model_info", "named"),
+    [
+        (
+            {"policies": {"no_shell": {"class": "block_tools", "options": {"tools": "bash"}}}},
+            None,
+            "callback_settings.luthien.policies.no_shell.options.tools",
+        ),
+        ({"policies": {"x": {"class": "nowhere.module:Policy"}}}, None, "callback_settings.luthien.policies.x.class"),
+        ({}, {"luthien_policy": "ghost"}, "model_list[0].model_info.luthien_policy: unknown policy 'ghost'"),
+    ],
+)
+def test_proxy_refuses_to_start(
+    tmp_path: Path, luthien: dict[str, object], model_info: dict[str, object] | None, named: str
+) -> None:
+    model = {**MODEL, **({"model_info": model_info} if model_info else {})}
+    config = tmp_path / "litellm_config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model_list": [model],
+                "litellm_settings": {"callbacks": ["luthien_litellm_plugin.callback"]},
+                "callback_settings": {"luthien": luthien},
+            }
+        )
+    )
+    env = {
+        **os.environ,
+        "LITELLM_MASTER_KEY": f"sk-test-{secrets.token_hex(8)}",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "PYTHONPATH": str(REPO),
+    }
+    litellm = str(Path(sys.executable).parent / "litellm")
+    result = subprocess.run(
+        [litellm, "--config", str(config), "--host", "127.0.0.1", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode != 0
+    assert named in result.stdout + result.stderr
