@@ -8,6 +8,7 @@ import os
 import litellm
 
 from luthien_litellm_plugin.observability.events import EventSink
+from luthien_litellm_plugin.proxy.litellm_workarounds import avoid_gc_contextvar_crash
 from luthien_litellm_plugin.proxy.model_policies import model_list_from_file, model_policies
 from luthien_litellm_plugin.proxy.plugin import LuthienCallback
 from luthien_litellm_plugin.proxy.settings import load_plugin_config
@@ -33,6 +34,7 @@ def _default_sink() -> EventSink | None:
 def build_callback(sink: EventSink | None = None) -> LuthienCallback:
     """The plugin for the running proxy. Raises `ConfigError` (naming the YAML key) when the
     configuration is invalid, which makes the proxy refuse to start."""
+    avoid_gc_contextvar_crash()
     settings = getattr(litellm, "callback_settings", None) or {}
     config = load_plugin_config(settings.get("luthien") if isinstance(settings, dict) else None)
     path = _config_file_path()

@@ -122,6 +122,7 @@ def start_proxy(
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "LUTHIEN_EVENTS_FILE": str(events_file),
         "PYTHONPATH": str(REPO),
+        "PYTHONFAULTHANDLER": "1",  # a crash of the proxy process leaves its Python stacks in the log
     }
     env.pop("DATABASE_URL", None)
     command = [
