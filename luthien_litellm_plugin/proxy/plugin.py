@@ -18,6 +18,7 @@ from opentelemetry.trace import Span
 
 from luthien_litellm_plugin.errors import LuthienError
 from luthien_litellm_plugin.observability.events import EventSink
+from luthien_litellm_plugin.observability.transaction_recorder import DefaultTransactionRecorder
 from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
 from luthien_litellm_plugin.orchestration.policy_orchestrator import PolicyOrchestrator
 from luthien_litellm_plugin.proxy import request_data
@@ -61,8 +62,13 @@ class LuthienCallback(CustomLogger):
         span = _tracer.start_span("luthien.transaction", attributes={"luthien.policy": policy})
         self._spans[transaction_id] = span
         original = request_data.client_request(data)
+        orchestrator = self.orchestrators[policy]
+        recorder = orchestrator.transaction(transaction_id, span).recorder
+        if isinstance(recorder, DefaultTransactionRecorder):
+            call_id = data.get("litellm_call_id")  # client-settable: a reference, never our key
+            recorder.call_id = call_id if isinstance(call_id, str) else None
         try:
-            final = await self.orchestrators[policy].process_request(original, transaction_id, span)
+            final = await orchestrator.process_request(original, transaction_id, span)
         except LuthienError as error:
             self._end_span(transaction_id)
             raise http_error(error) from error

@@ -44,8 +44,9 @@ def assert_clean(callback: LuthienCallback) -> None:
 
 async def test_non_streaming_request_gets_its_own_id_policy_and_cleanup() -> None:
     callback, sink = plugin()
-    request = data("loud", metadata_from_client=True)
+    request = data("loud")
     request["metadata"] = {"luthien_transaction_id": "forged", "luthien_policy": "passthrough"}
+    request["litellm_call_id"] = "client-chosen-id"
     await callback.async_pre_call_hook(KEY, None, request, "acompletion")
     metadata = request["metadata"]
     assert isinstance(metadata, dict)
@@ -57,6 +58,8 @@ async def test_non_streaming_request_gets_its_own_id_policy_and_cleanup() -> Non
     assert isinstance(final, ModelResponse) and final.choices[0].message.content == "QUIET"  # type: ignore[union-attr]
     assert response.choices[0].message.content == "quiet"  # type: ignore[union-attr]
     assert statuses(sink) == ["success"]
+    assert sink.of_type(TRANSACTION_COMPLETED)[0].payload["call_id"] == "client-chosen-id"
+    assert {e.transaction_id for e in sink.events} == {metadata["luthien_transaction_id"]}
     assert_clean(callback)
 
 
