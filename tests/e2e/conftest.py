@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,6 +163,19 @@ def stop_proxy(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+@contextmanager
+def running_proxy(
+    config: Path, upstream: Upstream, events_file: Path, extra_args: tuple[str, ...] = ()
+) -> Iterator[Proxy]:
+    """A started proxy for `config`, stopped when the block exits (log next to the events)."""
+    log = events_file.parent / "proxy.log"
+    process, base_url, master_key = start_proxy(config, events_file, log, extra_args)
+    try:
+        yield Proxy(base_url, master_key, events_file, upstream, log)
+    finally:
+        stop_proxy(process)
+
+
 @pytest.fixture(scope="session")
 def upstream() -> Iterator[Upstream]:
     with running_upstream() as server:
@@ -173,13 +187,8 @@ def proxy(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Itera
     directory = tmp_path_factory.mktemp("proxy")
     config = directory / "litellm_config.yaml"
     write_config(config, upstream)
-    events_file = directory / "events.jsonl"
-    log = directory / "proxy.log"
-    process, base_url, master_key = start_proxy(config, events_file, log)
-    try:
-        yield Proxy(base_url, master_key, events_file, upstream, log)
-    finally:
-        stop_proxy(process)
+    with running_proxy(config, upstream, directory / "events.jsonl") as proxy:
+        yield proxy
 
 
 PLAN_POLICIES: dict[str, dict[str, object]] = {
@@ -223,9 +232,5 @@ def plan_proxy(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> 
             }
         )
     )
-    events_file = directory / "events.jsonl"
-    process, base_url, master_key = start_proxy(config, events_file, directory / "proxy.log")
-    try:
-        yield Proxy(base_url, master_key, events_file, upstream, directory / "proxy.log")
-    finally:
-        stop_proxy(process)
+    with running_proxy(config, upstream, directory / "events.jsonl") as proxy:
+        yield proxy

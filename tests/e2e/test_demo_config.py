@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e.conftest import REPO, Proxy, completed, start_proxy, stop_proxy
+from tests.e2e.conftest import REPO, Proxy, completed, running_proxy
 from tests.fakes.upstream import Upstream
 
 pytestmark = pytest.mark.e2e
@@ -17,12 +17,8 @@ DEMO_TEXT = "Hello from the luthien demo model! This text is written in lower ca
 @pytest.fixture(scope="module")
 def demo(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     directory = tmp_path_factory.mktemp("demo")
-    events = directory / "events.jsonl"
-    process, base_url, key = start_proxy(REPO / "litellm_config.yaml", events, directory / "proxy.log")
-    try:
-        yield Proxy(base_url, key, events, upstream, directory / "proxy.log")
-    finally:
-        stop_proxy(process)
+    with running_proxy(REPO / "litellm_config.yaml", upstream, directory / "events.jsonl") as proxy:
+        yield proxy
 
 
 @pytest.mark.parametrize(("model", "expected"), [("demo", DEMO_TEXT.upper()), ("demo-passthrough", DEMO_TEXT)])

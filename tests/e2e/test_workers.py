@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from luthien_litellm_plugin.storage.jsonl import read_events
-from tests.e2e.conftest import Proxy, start_proxy, stop_proxy, write_config
+from tests.e2e.conftest import Proxy, running_proxy, write_config
 from tests.fakes.upstream import LEAD_IN, TEXT, Upstream
 
 pytestmark = pytest.mark.e2e
@@ -23,12 +23,8 @@ def two_workers(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) ->
     directory = tmp_path_factory.mktemp("workers")
     config = directory / "litellm_config.yaml"
     write_config(config, upstream)
-    events = directory / "events-{pid}.jsonl"
-    process, base_url, key = start_proxy(config, events, directory / "proxy.log", ("--num_workers", "2"))
-    try:
-        yield Proxy(base_url, key, events, upstream, directory / "proxy.log")
-    finally:
-        stop_proxy(process)
+    with running_proxy(config, upstream, directory / "events-{pid}.jsonl", ("--num_workers", "2")) as proxy:
+        yield proxy
 
 
 async def one(client: httpx.AsyncClient, proxy: Proxy, index: int) -> tuple[str, str, str]:
