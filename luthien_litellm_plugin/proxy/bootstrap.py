@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 
 import litellm
 
-from luthien_litellm_plugin.observability.events import EventSink
+from luthien_litellm_plugin.observability.events import EventSink, FanOutEventSink
 from luthien_litellm_plugin.proxy.litellm_workarounds import avoid_gc_contextvar_crash
 from luthien_litellm_plugin.proxy.model_policies import model_list_from_file, model_policies
 from luthien_litellm_plugin.proxy.plugin import LuthienCallback
-from luthien_litellm_plugin.proxy.settings import load_plugin_config
+from luthien_litellm_plugin.proxy.settings import LuthienSettings, load_plugin_config
 from luthien_litellm_plugin.storage.jsonl import JsonLinesEventSink
+from luthien_litellm_plugin.storage.pipeline import build_recording_pipeline
+from luthien_litellm_plugin.storage.settings import StorageSettings
 
 logger = logging.getLogger("luthien_litellm_plugin")
 
@@ -26,9 +29,13 @@ def _config_file_path() -> str | None:
     return path if isinstance(path, str) else None
 
 
-def _default_sink() -> EventSink | None:
+def recording_sink(settings: LuthienSettings) -> EventSink:
+    """The database pipeline (SQLite ./luthien.db unless `database_url` says otherwise), plus a
+    JSON-lines file when LUTHIEN_EVENTS_FILE is set. Buffered events are spooled at exit."""
+    pipeline = build_recording_pipeline(StorageSettings.resolve(settings.database_url, settings.spool_dir))
+    atexit.register(pipeline.spool_buffered)
     path = os.environ.get("LUTHIEN_EVENTS_FILE")
-    return JsonLinesEventSink(path) if path else None
+    return FanOutEventSink([pipeline, JsonLinesEventSink(path)]) if path else pipeline
 
 
 def build_callback(sink: EventSink | None = None) -> LuthienCallback:
@@ -41,4 +48,4 @@ def build_callback(sink: EventSink | None = None) -> LuthienCallback:
     model_list = model_list_from_file(path) if path else []
     policies = model_policies(model_list, set(config.policies), config.settings.default_policy)
     logger.info("luthien: policies per model group: %s (default %s)", policies, config.settings.default_policy)
-    return LuthienCallback(config, policies, sink if sink is not None else _default_sink())
+    return LuthienCallback(config, policies, sink if sink is not None else recording_sink(config.settings))

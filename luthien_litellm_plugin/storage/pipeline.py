@@ -38,6 +38,12 @@ class RecordingPipeline:
         for writer in self.writers:
             await writer.aclose()
 
+    def spool_buffered(self) -> None:
+        """Synchronously move whatever is still buffered to the spools (at process exit, when
+        no event loop is left to flush with); the next start replays it."""
+        for writer in self.writers:
+            writer.spool_buffered()
+
     @property
     def counters(self) -> dict[str, SinkCounters]:
         return {writer.name: writer.counters for writer in self.writers}

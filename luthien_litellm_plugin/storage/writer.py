@@ -108,6 +108,12 @@ class SinkWriter:
             c.dropped,
         )
 
+    def spool_buffered(self) -> None:
+        """Move the buffer to the spool without awaiting anything (process exit)."""
+        batch = list(self._buffer)
+        self._buffer.clear()
+        self._to_spool(batch)
+
     async def _run(self) -> None:
         backoff = self._interval
         failed = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 import time
@@ -43,6 +44,32 @@ class Proxy:
     events_file: Path
     upstream: Upstream
     log: Path
+
+    @property
+    def database(self) -> Path:
+        return self.events_file.parent / "luthien.db"
+
+    def transaction_row(self, transaction_id: str, timeout: float = 15.0) -> dict[str, object]:
+        """The transaction's row in the proxy's SQLite database, once it has a terminal status."""
+        deadline = time.monotonic() + timeout
+        while True:
+            row = self._read_row(transaction_id)
+            if row is not None and row["status"] != "started":
+                return row
+            if time.monotonic() > deadline:
+                raise AssertionError(f"transaction {transaction_id} has no finished row in {self.database}")
+            time.sleep(0.05)  # the proxy's writer flushes on its own schedule; bounded by the deadline
+
+    def _read_row(self, transaction_id: str) -> dict[str, object] | None:
+        if not self.database.exists():
+            return None
+        with sqlite3.connect(self.database) as db:
+            db.row_factory = sqlite3.Row
+            try:
+                row = db.execute("SELECT * FROM transactions WHERE transaction_id = ?", (transaction_id,)).fetchone()
+            except sqlite3.OperationalError:  # the proxy has not applied its migrations yet
+                return None
+        return dict(row) if row is not None else None
 
     @property
     def headers(self) -> dict[str, str]:
@@ -122,6 +149,8 @@ def start_proxy(
         "LITELLM_MASTER_KEY": master_key,
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "LUTHIEN_EVENTS_FILE": str(events_file),
+        "LUTHIEN_DATABASE_URL": f"sqlite:///{events_file.parent / 'luthien.db'}",
+        "LUTHIEN_SPOOL_DIR": str(events_file.parent / "spool"),
         "PYTHONPATH": str(REPO),
         "PYTHONFAULTHANDLER": "1",  # a crash of the proxy process leaves its Python stacks in the log
     }

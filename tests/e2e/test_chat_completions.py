@@ -89,3 +89,7 @@ def assert_recorded(proxy: Proxy, transaction_id: str, served_text: str, policy:
     assert final == served_text
     assert (original == final) == (policy == "passthrough" or original == served_text)
     assert "sk-upstream-secret" not in json.dumps(events) and proxy.master_key not in json.dumps(events)
+    row = proxy.transaction_row(transaction_id)
+    assert (row["status"], row["policy"], row["is_streaming"]) == ("success", policy, int(streaming))
+    assert (json.loads(str(row["final_response"]))["choices"][0]["message"]["content"] or "") == served_text
+    assert "sk-upstream-secret" not in json.dumps(row) and proxy.master_key not in json.dumps(row)

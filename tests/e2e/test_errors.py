@@ -19,6 +19,8 @@ def chat(model: str, content: str) -> dict[str, object]:
 
 def recorded_status(proxy: Proxy, transaction_id: str) -> tuple[object, object]:
     done = completed(proxy.events(transaction_id))
+    row = proxy.transaction_row(transaction_id)
+    assert (row["status"], row["error"]) == (done["status"], done["error"])
     return done["status"], done["error"]
 
 

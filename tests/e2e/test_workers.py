@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,3 +76,11 @@ def test_fifty_concurrent_requests_over_two_workers(two_workers: Proxy) -> None:
     completions = Counter(e["transaction_id"] for e in all_events if e["event_type"] == "transaction.completed")
     assert all(completions[i] == 1 for i in ids)
     assert len(list(Path(two_workers.events_file).parent.glob("events-*.jsonl"))) == 2
+    rows = [two_workers.transaction_row(transaction_id) for transaction_id in ids]  # one shared SQLite file
+    assert all(row["status"] == "success" for row in rows)
+    with sqlite3.connect(two_workers.database) as db:
+        counts = db.execute("SELECT count(*), count(DISTINCT transaction_id) FROM transactions").fetchone()
+        completed_events = db.execute(
+            "SELECT count(*) FROM events WHERE event_type = 'transaction.completed'"
+        ).fetchone()
+    assert counts == (50, 50) and completed_events == (50,)
