@@ -32,7 +32,9 @@ def _config_file_path() -> str | None:
 def recording_sink(settings: LuthienSettings) -> EventSink:
     """The database pipeline (SQLite ./luthien.db unless `database_url` says otherwise), plus a
     JSON-lines file when LUTHIEN_EVENTS_FILE is set. Buffered events are spooled at exit."""
-    pipeline = build_recording_pipeline(StorageSettings.resolve(settings.database_url, settings.spool_dir))
+    pipeline = build_recording_pipeline(
+        StorageSettings.resolve(settings.database_url, settings.spool_dir, settings.redis_url)
+    )
     atexit.register(pipeline.spool_buffered)
     path = os.environ.get("LUTHIEN_EVENTS_FILE")
     return FanOutEventSink([pipeline, JsonLinesEventSink(path)]) if path else pipeline

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from luthien_litellm_plugin.observability.events import RecordedEvent
 from luthien_litellm_plugin.storage.postgres import PostgresStore
+from luthien_litellm_plugin.storage.redis_feed import RedisFeed
 from luthien_litellm_plugin.storage.settings import StorageSettings
 from luthien_litellm_plugin.storage.spool import Spool
 from luthien_litellm_plugin.storage.sqlite import SqliteStore
@@ -60,6 +61,8 @@ def build_recording_pipeline(
     settings: StorageSettings, extra_stores: list[EventStore] | None = None
 ) -> RecordingPipeline:
     stores = [database_store(settings), *(extra_stores or [])]
+    if settings.redis_url:
+        stores.append(RedisFeed(settings.redis_url))
     writers = [
         SinkWriter(
             store,

@@ -13,15 +13,18 @@ DEFAULT_SPOOL_DIR = "./luthien-spool"
 class StorageSettings:
     database_url: str | None = None
     """`postgresql://…` / `postgres://…`, `sqlite:///path`, or None for SQLite at ./luthien.db."""
+    redis_url: str | None = None
+    """`redis://…` enables the live feed (stream and channel `luthien:events`)."""
     spool_dir: str = DEFAULT_SPOOL_DIR
     buffer_size: int = 10_000
     batch_size: int = 500
     flush_interval_seconds: float = 0.05
 
     @classmethod
-    def resolve(cls, database_url: str | None, spool_dir: str | None) -> StorageSettings:
+    def resolve(cls, database_url: str | None, spool_dir: str | None, redis_url: str | None = None) -> StorageSettings:
         return cls(
             database_url=database_url or os.environ.get("LUTHIEN_DATABASE_URL") or None,
+            redis_url=redis_url or os.environ.get("LUTHIEN_REDIS_URL") or None,
             spool_dir=spool_dir or os.environ.get("LUTHIEN_SPOOL_DIR") or DEFAULT_SPOOL_DIR,
         )
 

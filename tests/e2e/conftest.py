@@ -35,6 +35,7 @@ POLICIES: dict[str, dict[str, object]] = {
     "broken": {"class": "tests.e2e.policies:Broken"},
 }
 STARTUP_SECONDS = 120
+E2E_REDIS_URL = "redis://127.0.0.1:6379/3"  # a database of its own: e2e proxies publish their live feed here
 
 
 @dataclass
@@ -151,6 +152,7 @@ def start_proxy(
         "LUTHIEN_EVENTS_FILE": str(events_file),
         "LUTHIEN_DATABASE_URL": f"sqlite:///{events_file.parent / 'luthien.db'}",
         "LUTHIEN_SPOOL_DIR": str(events_file.parent / "spool"),
+        "LUTHIEN_REDIS_URL": E2E_REDIS_URL,
         "PYTHONPATH": str(REPO),
         "PYTHONFAULTHANDLER": "1",  # a crash of the proxy process leaves its Python stacks in the log
     }
