@@ -41,6 +41,9 @@ class ObservabilityContext(ABC):
     def add_span_event(self, name: str, attributes: SpanAttributes | None = None) -> None:
         """Add event to current span."""
 
+    def record_histogram(self, name: str, value: float, labels: dict[str, str] | None = None) -> None:
+        """Record `value` (milliseconds) in the histogram `name`. Default: nothing."""
+
 
 class NoOpObservabilityContext(ObservabilityContext):
     """No-op implementation for testing."""
@@ -115,6 +118,10 @@ class DefaultObservabilityContext(ObservabilityContext):
     def record_metric(self, name: str, value: float, labels: dict[str, str] | None = None) -> None:
         all_labels = {**self._labels, **metrics.bounded_labels(labels or {})}
         metrics.counter(name).add(value, all_labels)
+
+    def record_histogram(self, name: str, value: float, labels: dict[str, str] | None = None) -> None:
+        all_labels = {**self._labels, **metrics.bounded_labels(labels or {})}
+        metrics.histogram(name).record(value, all_labels)
 
     def add_span_attribute(self, key: str, value: JSONValue) -> None:
         attribute = _primitive(value)

@@ -173,8 +173,22 @@ class DefaultTransactionRecorder(TransactionRecorder):
                 "usage": self._usage,
             },
         )
-        self.observability.add_span_attribute("luthien.status", status)
-        self.observability.record_metric("luthien.transactions", 1, {"status": status})
+        duration_ms = (finished - self._started) * 1000
+        attributes: dict[str, JSONValue] = {
+            "luthien.status": status,
+            "luthien.model": self._model,
+            "luthien.policy": self.policy_name,
+            "luthien.streaming": self._is_streaming,
+            "luthien.duration_ms": duration_ms,
+            "luthien.time_to_first_byte_ms": ttfb,
+            "luthien.chunks.ingress": self.ingress.chunk_count,
+            "luthien.chunks.egress": self.egress.chunk_count,
+        }
+        for key, value in attributes.items():
+            self.observability.add_span_attribute(key, value)
+        labels = {"status": status, "model": self._model, "streaming": str(self._is_streaming).lower()}
+        self.observability.record_metric("luthien.transactions", 1, labels)
+        self.observability.record_histogram("luthien.transaction.duration", duration_ms, labels)
 
     async def _record_violations(self) -> None:
         violations = self._validator.finish()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
@@ -68,12 +69,16 @@ class PolicyOrchestrator:
         transaction = self.transaction(transaction_id, span)
         transaction.original_request = request
         context = self._policy_context(transaction, request)
+        started = time.perf_counter()
         try:
             final_request = await self._call_policy(self.policy.on_request(request, context))
         except LuthienError as error:
             await transaction.recorder.record_request(request, request)
             await self.finish(transaction_id, error.status, str(error))
             raise
+        transaction.observability.record_histogram(
+            "luthien.policy.request_latency", (time.perf_counter() - started) * 1000
+        )
         transaction.final_request = final_request
         await transaction.recorder.record_request(request, final_request)
         return final_request

@@ -1,0 +1,87 @@
+"""OpenTelemetry through the plugin, with the SDK's in-memory span exporter and metric reader."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from litellm.proxy._types import UserAPIKeyAuth
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from luthien_litellm_plugin.observability.events import InMemoryEventSink
+from luthien_litellm_plugin.proxy.plugin import LuthienCallback
+from luthien_litellm_plugin.proxy.settings import load_plugin_config
+from tests.streams import chunk, iterate, usage_chunk
+from tests.unit.proxy.test_plugin import data
+
+EXPORTER = InMemorySpanExporter()
+READER = InMemoryMetricReader()
+
+
+@pytest.fixture(scope="module")
+def otel() -> Iterator[None]:
+    # Global providers can be set once per process; this module is the only one that does.
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
+    trace.set_tracer_provider(provider)
+    metrics.set_meter_provider(MeterProvider(metric_readers=[READER]))
+    yield
+
+
+async def test_one_span_per_transaction_child_of_the_callers_covering_the_stream(otel: None) -> None:
+    EXPORTER.clear()
+    callback = LuthienCallback(
+        load_plugin_config({"policies": {"shout": {"class": "all_caps"}}}), {"loud": "shout"}, InMemoryEventSink()
+    )
+    request = data("loud", stream=True)
+    with trace.get_tracer("litellm").start_as_current_span("litellm_request") as parent:
+        await callback.async_pre_call_hook(UserAPIKeyAuth(), None, request, "acompletion")
+        chunks = [chunk("a", role="assistant"), chunk("b"), chunk(finish_reason="stop"), usage_chunk()]
+        stream = callback.async_post_call_streaming_iterator_hook(UserAPIKeyAuth(), iterate(chunks), request)
+        await anext(stream)
+        assert [s.name for s in EXPORTER.get_finished_spans()] == []  # still streaming: span open
+        async for _ in stream:
+            pass
+    spans = {s.name: s for s in EXPORTER.get_finished_spans()}
+    ours = spans["luthien.transaction"]
+    assert ours.parent is not None and ours.parent.span_id == parent.get_span_context().span_id
+    attributes = dict(ours.attributes or {})
+    assert attributes["luthien.status"] == "success"
+    assert (attributes["luthien.model"], attributes["luthien.policy"], attributes["luthien.streaming"]) == (
+        "loud",
+        "shout",
+        True,
+    )
+    assert (attributes["luthien.chunks.ingress"], attributes["luthien.chunks.egress"]) == (4, 3)
+    assert isinstance(attributes["luthien.time_to_first_byte_ms"], float)
+    events = {e.name: dict(e.attributes or {}) for e in ours.events}
+    assert events["transaction.completed"]["status"] == "success"
+    assert events["transaction.request_recorded"]["original_request.model"] == "loud"
+    assert all(isinstance(v, str | bool | int | float) for e in events.values() for v in e.values())
+
+
+async def test_metrics_have_bounded_labels(otel: None) -> None:
+    callback = LuthienCallback(load_plugin_config({}), {}, InMemoryEventSink())
+    for _ in range(3):
+        request = data("m")
+        await callback.async_pre_call_hook(UserAPIKeyAuth(), None, request, "acompletion")
+        await callback.async_post_call_failure_hook(request, ValueError("x"), UserAPIKeyAuth())
+    collected = READER.get_metrics_data()
+    assert collected is not None
+    points = {
+        metric.name: [dict(p.attributes or {}) for p in metric.data.data_points]
+        for rm in collected.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+    }
+    assert {"luthien.transactions", "luthien.transaction.duration", "luthien.policy.request_latency"} <= set(points)
+    allowed = {"model", "policy", "status", "streaming"}
+    assert all(set(labels) <= allowed for values in points.values() for labels in values)
+    assert {"model": "m", "policy": "passthrough", "status": "error", "streaming": "false"} in points[
+        "luthien.transactions"
+    ]
