@@ -7,8 +7,8 @@ the background; see `luthien_litellm_plugin.storage`.
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -32,7 +32,7 @@ class RecordedEvent:
     """Seconds since the epoch."""
     sequence: int = 0
     """Position of the event within its transaction (0, 1, 2, ...): orders events per transaction."""
-    event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    event_id: str = field(default_factory=lambda: os.urandom(16).hex())
     """Globally unique; sinks use it to make writes idempotent."""
 
 
