@@ -8,6 +8,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 
+from luthien_litellm_plugin.observability import metrics
 from luthien_litellm_plugin.observability.events import RecordedEvent
 from luthien_litellm_plugin.storage.spool import Spool
 from luthien_litellm_plugin.storage.store import EventStore
@@ -17,11 +18,25 @@ logger = logging.getLogger("luthien_litellm_plugin.storage")
 
 @dataclass
 class SinkCounters:
+    """Per-sink totals, mirrored as OTel counters `luthien.sink.<name>` labelled `sink`."""
+
+    sink: str
     written: int = 0
     spooled: int = 0
     replayed: int = 0
     dropped: int = 0
     failures: int = 0
+
+    def add(self, name: str, count: int) -> None:
+        if count:
+            setattr(self, name, getattr(self, name) + count)
+            metrics.counter(f"luthien.sink.{name}").add(count, {"sink": self.sink})
+
+    def summary(self) -> str:
+        return (
+            f"luthien sink {self.sink}: written={self.written} spooled={self.spooled} "
+            f"replayed={self.replayed} dropped={self.dropped} failures={self.failures}"
+        )
 
 
 class SinkWriter:
@@ -44,7 +59,7 @@ class SinkWriter:
     ) -> None:
         self.store = store
         self.spool = spool
-        self.counters = SinkCounters()
+        self.counters = SinkCounters(store.name)
         self._buffer: deque[RecordedEvent] = deque()
         self._buffer_size = buffer_size
         self._batch_size = batch_size
@@ -65,7 +80,7 @@ class SinkWriter:
     def submit(self, event: RecordedEvent) -> None:
         if len(self._buffer) >= self._buffer_size:
             self.spool.append([event])  # overflow: slower, but nothing is lost
-            self.counters.spooled += 1
+            self.counters.add("spooled", 1)
             return
         self._buffer.append(event)
         self._idle.clear()
@@ -113,6 +128,7 @@ class SinkWriter:
         batch = list(self._buffer)
         self._buffer.clear()
         self._to_spool(batch)
+        logger.info(self.counters.summary())
 
     async def _run(self) -> None:
         backoff = self._interval
@@ -148,13 +164,13 @@ class SinkWriter:
                 spooled = self.spool.read()
                 await self.store.write(spooled)
                 self.spool.clear()
-                self.counters.replayed += len(spooled)
+                self.counters.add("replayed", len(spooled))
             if batch:
                 await self.store.write(batch)
-                self.counters.written += len(batch)
+                self.counters.add("written", len(batch))
             return True
         except Exception as error:  # the store is down or rejected the batch: keep the events
-            self.counters.failures += 1
+            self.counters.add("failures", 1)
             logger.warning("luthien sink %s: write failed (%s); spooling %d events", self.name, error, len(batch))
             self._to_spool(batch)
             await self._reset_store()
@@ -164,7 +180,7 @@ class SinkWriter:
         if batch:
             self._caught_up.clear()
             self.spool.append(batch)
-            self.counters.spooled += len(batch)
+            self.counters.add("spooled", len(batch))
 
     async def _reset_store(self) -> None:
         try:

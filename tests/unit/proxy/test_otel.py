@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from litellm.proxy._types import UserAPIKeyAuth
@@ -13,9 +14,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from luthien_litellm_plugin.observability.events import InMemoryEventSink
+from luthien_litellm_plugin.observability.events import InMemoryEventSink, RecordedEvent
 from luthien_litellm_plugin.proxy.plugin import LuthienCallback
 from luthien_litellm_plugin.proxy.settings import load_plugin_config
+from luthien_litellm_plugin.storage.spool import Spool
+from luthien_litellm_plugin.storage.sqlite import SqliteStore
+from luthien_litellm_plugin.storage.writer import SinkWriter
 from tests.streams import chunk, iterate, usage_chunk
 from tests.unit.proxy.test_plugin import data
 
@@ -85,3 +89,29 @@ async def test_metrics_have_bounded_labels(otel: None) -> None:
     assert {"model": "m", "policy": "passthrough", "status": "error", "streaming": "false"} in points[
         "luthien.transactions"
     ]
+
+
+def sqlite_written() -> int:
+    collected = READER.get_metrics_data()
+    values = [
+        int(point.value)
+        for rm in (collected.resource_metrics if collected else [])
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        if metric.name == "luthien.sink.written"
+        for point in metric.data.data_points
+        if dict(point.attributes or {}) == {"sink": "sqlite"}
+    ]
+    return sum(values)
+
+
+async def test_sink_counters_are_exported_as_metrics(otel: None, tmp_path: Path) -> None:
+    before = sqlite_written()
+    writer = SinkWriter(SqliteStore(tmp_path / "db.sqlite"), Spool(tmp_path, "sqlite"))
+    writer.start()
+    for event in [RecordedEvent("t", "x", {"n": i}, sequence=i) for i in range(5)]:
+        writer.submit(event)
+    await writer.settle()
+    await writer.aclose()
+    assert sqlite_written() - before == 5
+    assert writer.counters.summary() == "luthien sink sqlite: written=5 spooled=0 replayed=0 dropped=0 failures=0"
