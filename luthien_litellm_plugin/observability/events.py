@@ -35,6 +35,31 @@ class RecordedEvent:
     event_id: str = field(default_factory=lambda: os.urandom(16).hex())
     """Globally unique; sinks use it to make writes idempotent."""
 
+    def as_record(self) -> JSONObject:
+        """The event as one JSON object (spool lines, the JSON-lines sink, the Redis feed)."""
+        return {
+            "event_id": self.event_id,
+            "transaction_id": self.transaction_id,
+            "sequence": self.sequence,
+            "event_type": self.event_type,
+            "created_at": self.created_at,
+            "payload": self.payload,
+        }
+
+    @classmethod
+    def from_record(cls, record: JSONObject) -> RecordedEvent:
+        payload, created_at, sequence = record["payload"], record["created_at"], record["sequence"]
+        if not isinstance(payload, dict) or not isinstance(created_at, int | float) or not isinstance(sequence, int):
+            raise ValueError(f"not a recorded event: {record!r}")
+        return cls(
+            transaction_id=str(record["transaction_id"]),
+            event_type=str(record["event_type"]),
+            payload=payload,
+            created_at=float(created_at),
+            sequence=sequence,
+            event_id=str(record["event_id"]),
+        )
+
 
 class EventSink(Protocol):
     """Receives events on the request path. `submit` must not block or await I/O."""

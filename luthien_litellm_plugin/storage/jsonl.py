@@ -21,15 +21,7 @@ class JsonLinesEventSink:
         self._file = self.path.open("a", encoding="utf-8", buffering=1 << 16)
 
     def submit(self, event: RecordedEvent) -> None:
-        record = {
-            "event_id": event.event_id,
-            "transaction_id": event.transaction_id,
-            "sequence": event.sequence,
-            "event_type": event.event_type,
-            "created_at": event.created_at,
-            "payload": event.payload,
-        }
-        self._file.write(json.dumps(record, default=str) + "\n")
+        self._file.write(json.dumps(event.as_record(), default=str) + "\n")
         if event.event_type == TRANSACTION_COMPLETED:
             self._file.flush()
 

@@ -66,13 +66,4 @@ class RedisFeed:
 
 
 def message(event: RecordedEvent) -> str:
-    return json.dumps(
-        {
-            "event_id": event.event_id,
-            "transaction_id": event.transaction_id,
-            "event_type": event.event_type,
-            "payload": event.payload,
-            "created_at": event.created_at,
-        },
-        default=str,
-    )
+    return json.dumps(event.as_record(), default=str)

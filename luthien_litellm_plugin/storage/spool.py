@@ -28,7 +28,7 @@ class Spool:
         return not self.path.exists() or self.path.stat().st_size == 0
 
     def append(self, batch: Sequence[RecordedEvent]) -> None:
-        lines = "".join(json.dumps(_encode(event), default=str) + "\n" for event in batch)
+        lines = "".join(json.dumps(event.as_record(), default=str) + "\n" for event in batch)
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(lines)
             handle.flush()
@@ -38,31 +38,7 @@ class Spool:
         if self.empty:
             return []
         with self.path.open(encoding="utf-8") as handle:
-            return [_decode(json.loads(line)) for line in handle if line.strip()]
+            return [RecordedEvent.from_record(json.loads(line)) for line in handle if line.strip()]
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
-
-
-def _encode(event: RecordedEvent) -> dict[str, object]:
-    return {
-        "event_id": event.event_id,
-        "transaction_id": event.transaction_id,
-        "sequence": event.sequence,
-        "event_type": event.event_type,
-        "created_at": event.created_at,
-        "payload": event.payload,
-    }
-
-
-def _decode(record: dict[str, object]) -> RecordedEvent:
-    payload = record["payload"]
-    assert isinstance(payload, dict)
-    return RecordedEvent(
-        transaction_id=str(record["transaction_id"]),
-        event_type=str(record["event_type"]),
-        payload=payload,
-        created_at=float(record["created_at"]),  # type: ignore[arg-type]
-        sequence=int(record["sequence"]),  # type: ignore[call-overload]
-        event_id=str(record["event_id"]),
-    )

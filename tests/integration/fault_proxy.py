@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from luthien_litellm_plugin.storage.writer import SinkWriter
 from tests.fakes.upstream import free_port
+from tests.integration.events_fixture import transaction_events
 
 
 class FaultProxy:
@@ -46,3 +48,23 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             writer.write(data)
             await writer.drain()
     writer.transport.abort()
+
+
+async def submit_through_outage(writer: SinkWriter, fault: FaultProxy, transactions: int) -> list[str]:
+    """Submit `transactions` transactions' events; the store is cut for the middle third.
+
+    Returns the submitted event ids, in order. Asserts the outage really spooled events.
+    """
+    submitted: list[str] = []
+    for index in range(transactions):
+        if index == transactions // 3:
+            await writer.settle()
+            await fault.cut()
+        if index == 2 * transactions // 3:
+            await writer.flush()  # these went to the spool while the store was unreachable
+            assert writer.counters.spooled > 0
+            await fault.heal()
+        for event in transaction_events(f"t{index}"):
+            writer.submit(event)
+            submitted.append(event.event_id)
+    return submitted

@@ -15,7 +15,7 @@ from luthien_litellm_plugin.storage.sqlite import SqliteStore
 from luthien_litellm_plugin.storage.writer import SinkWriter
 from tests.integration.conftest import POSTGRES_DSN
 from tests.integration.events_fixture import transaction_events
-from tests.integration.fault_proxy import FaultProxy
+from tests.integration.fault_proxy import FaultProxy, submit_through_outage
 
 pytestmark = pytest.mark.integration
 
@@ -28,18 +28,7 @@ async def test_postgres_outage_mid_stream_loses_nothing_and_duplicates_nothing(t
         PostgresStore(dsn, schema=pg_schema), Spool(tmp_path, "postgres"), batch_size=20, max_backoff_seconds=0.2
     )
     writer.start()
-    submitted = []
-    for index in range(60):
-        if index == 20:
-            await writer.settle()
-            await fault.cut()
-        if index == 40:
-            await writer.flush()  # these went to the spool while the database was unreachable
-            assert writer.counters.spooled > 0
-            await fault.heal()
-        for event in transaction_events(f"t{index}"):
-            writer.submit(event)
-            submitted.append(event.event_id)
+    submitted = await submit_through_outage(writer, fault, 60)
     await asyncio.wait_for(writer.settle(), timeout=30)
     await writer.aclose()
     await fault.cut()

@@ -15,7 +15,7 @@ from luthien_litellm_plugin.storage.spool import Spool
 from luthien_litellm_plugin.storage.writer import SinkWriter
 from tests.integration.conftest import require_service
 from tests.integration.events_fixture import transaction_events
-from tests.integration.fault_proxy import FaultProxy
+from tests.integration.fault_proxy import FaultProxy, submit_through_outage
 
 pytestmark = pytest.mark.integration
 URL = "redis://127.0.0.1:6379/0"
@@ -47,7 +47,7 @@ async def test_events_are_streamed_and_published(names: tuple[str, str]) -> None
     await client.aclose()
     assert [json.loads(fields[b"event"])["event_id"] for _, fields in entries] == [e.event_id for e in batch]
     first = json.loads(entries[0][1][b"event"])
-    assert set(first) == {"event_id", "transaction_id", "event_type", "payload", "created_at"}
+    assert {"event_id", "transaction_id", "event_type", "payload", "created_at"} <= set(first)
     assert [json.loads(m["data"])["event_type"] for m in published if m] == [e.event_type for e in batch]
 
 
@@ -64,18 +64,7 @@ async def test_redis_outage_mid_stream_delivers_every_event_exactly_once(
         max_backoff_seconds=0.2,
     )
     writer.start()
-    submitted = []
-    for index in range(30):
-        if index == 10:
-            await writer.settle()
-            await fault.cut()
-        if index == 20:
-            await writer.flush()
-            assert writer.counters.spooled > 0
-            await fault.heal()
-        for event in transaction_events(f"t{index}"):
-            writer.submit(event)
-            submitted.append(event.event_id)
+    submitted = await submit_through_outage(writer, fault, 30)
     await asyncio.wait_for(writer.settle(), timeout=30)
     await writer.aclose()
     await fault.cut()
