@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import contextlib
 import logging
 import os
 
@@ -36,6 +38,9 @@ def recording_sink(settings: LuthienSettings) -> EventSink:
         StorageSettings.resolve(settings.database_url, settings.spool_dir, settings.redis_url)
     )
     atexit.register(pipeline.spool_buffered)
+    with contextlib.suppress(RuntimeError):  # no running loop (library use): writers start at the first event
+        asyncio.get_running_loop()
+        pipeline.start()  # the proxy loads its config inside its event loop: migrate now, not at a first request
     path = os.environ.get("LUTHIEN_EVENTS_FILE")
     return FanOutEventSink([pipeline, JsonLinesEventSink(path)]) if path else pipeline
 

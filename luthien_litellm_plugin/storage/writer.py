@@ -91,6 +91,12 @@ class SinkWriter:
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"luthien-writer-{self.name}")
+            self._task.add_done_callback(self._report_crash)
+
+    def _report_crash(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.counters.add("failures", 1)
+            logger.error("luthien sink %s: writer stopped: %r", self.name, task.exception())
 
     async def flush(self) -> None:
         """Wait until everything submitted so far was written or spooled."""
@@ -131,6 +137,12 @@ class SinkWriter:
         logger.info(self.counters.summary())
 
     async def _run(self) -> None:
+        try:
+            await self.store.open()  # connect and migrate at start, not at the first event
+        except Exception as error:
+            self.counters.add("failures", 1)
+            logger.warning("luthien sink %s: not reachable at start (%s); events will be spooled", self.name, error)
+            await self._reset_store()
         backoff = self._interval
         failed = False
         while True:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -19,6 +21,19 @@ def demo(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     directory = tmp_path_factory.mktemp("demo")
     with running_proxy(REPO / "litellm_config.yaml", upstream, directory / "events.jsonl") as proxy:
         yield proxy
+
+
+def test_the_recording_schema_is_applied_at_start_before_any_request(demo: Proxy) -> None:
+    deadline = time.monotonic() + 15
+    tables: set[str] = set()
+    while not {"transactions", "events", "schema_migrations"} <= tables and time.monotonic() < deadline:
+        if demo.database.exists():
+            with sqlite3.connect(demo.database) as db:
+                tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        time.sleep(0.05)  # the proxy migrates in the background of its startup; bounded by the deadline
+    assert {"transactions", "events", "schema_migrations"} <= tables
+    with sqlite3.connect(demo.database) as db:
+        assert db.execute("SELECT count(*) FROM transactions").fetchone() == (0,)
 
 
 @pytest.mark.parametrize(("model", "expected"), [("demo", DEMO_TEXT.upper()), ("demo-passthrough", DEMO_TEXT)])
