@@ -63,6 +63,9 @@ async def _read_upstream(
         async for chunk in upstream:
             keepalive()
             ingress.send_nowait(chunk)
+            # A fast upstream's chunks are all buffered already, so this loop would otherwise
+            # parse the whole stream before the policy and the client see the first chunk.
+            await asyncio.sleep(0)
     except Exception as error:
         ingress.close(error)
     else:
