@@ -269,7 +269,10 @@ def summarize(samples: dict[str, dict[str, list[dict[str, float]]]]) -> dict[str
 
 
 def print_table(table: dict[str, dict[str, dict[str, float]]]) -> None:
-    header = f"{'arm':24} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'ttfc ms':>8} {'cpu ms/req':>10} {'tput x':>7} {'+p50 ms':>8} {'+ttfc ms':>8} {'cpu x':>6}"
+    header = (
+        f"{'arm':24} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'ttfc ms':>8} {'cpu ms/req':>10} "
+        f"{'tput x':>7} {'+p50 ms':>8} {'+ttfc ms':>8} {'cpu x':>6}"
+    )
     for name, per_arm in table.items():
         print(f"\n{name}\n{header}")
         for arm, v in per_arm.items():
