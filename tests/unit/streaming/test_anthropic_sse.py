@@ -1,0 +1,58 @@
+"""Incremental Anthropic SSE parsing and the Anthropic stream validator, on realistic wire bytes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from luthien_litellm_plugin.streaming.anthropic_sse import SSEEvent, SSEParser
+from luthien_litellm_plugin.streaming.anthropic_validator import validate_anthropic_stream
+from tests.wire import anthropic_sse
+
+STREAM = anthropic_sse(["Hello", " there"], [("toolu_1", "bash", ['{"command"', ': "ls"}'])], thinking_parts=["hmm"])
+
+
+def parse_in_pieces(data: bytes, size: int) -> tuple[list[SSEEvent], SSEParser]:
+    parser = SSEParser()
+    events: list[SSEEvent] = []
+    for start in range(0, len(data), size):
+        events.extend(parser.feed(data[start : start + size]))
+    return events, parser
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 64, 10_000])
+def test_events_are_the_same_however_the_bytes_are_cut(size: int) -> None:
+    events, parser = parse_in_pieces(STREAM, size)
+    assert parser.pending == b""
+    assert b"".join(e.raw for e in events) == STREAM  # byte-exact: every byte belongs to one event
+    assert [e.event for e in events][:3] == ["message_start", "content_block_start", "content_block_delta"]
+    assert events[-1].event == "message_stop"
+    assert json.loads(events[0].data)["message"]["id"] == "msg_wire"
+
+
+def test_several_events_in_one_item_pings_comments_and_crlf() -> None:
+    data = b'event: ping\ndata: {"type": "ping"}\n\n: keepalive\n\nevent: error\r\ndata: {"type": "error",\r\ndata:  "x": 1}\r\n\r\n'
+    events = SSEParser().feed(data)
+    assert [e.event for e in events] == ["ping", "error"]
+    assert events[1].data == '{"type": "error",\n "x": 1}'
+    assert events[1].json() == {"type": "error", "x": 1}
+
+
+def test_a_well_formed_stream_passes_the_validator() -> None:
+    events, _ = parse_in_pieces(STREAM, 100)
+    assert validate_anthropic_stream(events) == []
+
+
+def test_validator_reports_each_broken_rule() -> None:
+    events, _ = parse_in_pieces(STREAM, 100)
+    kinds = [e.event for e in events]
+    without_tool_block = [e for i, e in enumerate(events) if not (9 <= i <= 12)]  # the tool_use block's events
+    assert kinds[9] == "content_block_start" and kinds[12] == "content_block_stop"
+    assert "stop_reason tool_use but no tool_use block was served" in " ".join(
+        validate_anthropic_stream(without_tool_block)
+    )
+    assert validate_anthropic_stream(events[1:])[0] == "event 0: content_block_start before message_start"
+    assert validate_anthropic_stream(events[:-1]) == [f"event {len(events) - 1}: stream ended without message_stop"]
+    swapped = events[:1] + events[2:3] + events[1:2] + events[3:]
+    assert any("delta for block 0 while open block is None" in v for v in validate_anthropic_stream(swapped))
