@@ -32,7 +32,11 @@ def test_events_are_the_same_however_the_bytes_are_cut(size: int) -> None:
 
 
 def test_several_events_in_one_item_pings_comments_and_crlf() -> None:
-    data = b'event: ping\ndata: {"type": "ping"}\n\n: keepalive\n\nevent: error\r\ndata: {"type": "error",\r\ndata:  "x": 1}\r\n\r\n'
+    data = (
+        b'event: ping\ndata: {"type": "ping"}\n\n'
+        b": keepalive\n\n"
+        b'event: error\r\ndata: {"type": "error",\r\ndata:  "x": 1}\r\n\r\n'
+    )
     events = SSEParser().feed(data)
     assert [e.event for e in events] == ["ping", "error"]
     assert events[1].data == '{"type": "error",\n "x": 1}'
