@@ -1,83 +1,118 @@
-"""Postgres store (asyncpg), tables in schema `luthien`."""
+"""The Postgres store (asyncpg): tables in their own schema, `luthien` by default."""
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Sequence
 
 import asyncpg
+from asyncpg.exceptions._base import DataError as ClientDataError
 
 from luthien_litellm_plugin.observability.events import RecordedEvent
 from luthien_litellm_plugin.storage import rows
 from luthien_litellm_plugin.storage.migrations import migration_files
+from luthien_litellm_plugin.storage.store import RejectedBatch
 
-_MIGRATION_LOCK = 0x6C7574686965  # pg_advisory_lock key: several workers migrate one at a time
+logger = logging.getLogger("luthien_litellm_plugin.storage")
+
+MIGRATION_LOCK = 0x6C7574686965
+"""`pg_advisory_lock` key held while migrating: workers starting at once migrate one at a time."""
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_DEFAULT_SCHEMA = re.compile(r"\bluthien\.|\bSCHEMA IF NOT EXISTS luthien\b")
 
 
 class PostgresStore:
-    """Writes each batch in one database transaction: events with `executemany`, then upserts."""
+    """Writes each batch in one database transaction: the `events` rows with one statement
+    (`unnest` of one array per column), then the `transactions` upserts, one row per transaction
+    of the batch, with one `executemany` per column set. One connection, reopened after a
+    failure."""
 
     name = "postgres"
 
-    def __init__(self, dsn: str, *, schema: str = "luthien") -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = "luthien",
+        connect_timeout: float = 5.0,
+        command_timeout: float = 30.0,
+    ) -> None:
+        if not _SCHEMA_NAME.match(schema):
+            raise ValueError(f"not a plain schema name: {schema!r}")
         self.dsn = dsn
         self.schema = schema
-        self._pool: asyncpg.Pool | None = None
+        self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self._connection: asyncpg.Connection | None = None
+        self._migrated = False
+        self._events_sql = rows.events_unnest_sql(f"{schema}.events")
+        self._transactions = f"{schema}.transactions"
 
     async def open(self) -> None:
-        if self._pool is not None:
+        if self._connection is not None and not self._connection.is_closed():
             return
-        pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=2, command_timeout=30)
+        connection = await asyncpg.connect(self.dsn, timeout=self.connect_timeout, command_timeout=self.command_timeout)
         try:
-            async with pool.acquire() as connection:
+            if not self._migrated:
                 await self._migrate(connection)
+                self._migrated = True
         except BaseException:
-            await pool.close()
+            connection.terminate()
             raise
-        self._pool = pool
+        self._connection = connection
 
-    async def write(self, batch: Sequence[RecordedEvent]) -> None:
-        pool = self._pool
-        if pool is None:
-            raise RuntimeError("PostgresStore.write before open")
-        grouped: dict[str, list[tuple[object, ...]]] = {}
-        for event in batch:
-            upsert = rows.UPSERTS.get(event.event_type)
-            if upsert is not None:
-                grouped.setdefault(event.event_type, []).append(rows.upsert_row(event, upsert, "postgres"))
-        async with pool.acquire() as connection, connection.transaction():
-            await connection.executemany(
-                rows.events_sql("postgres", f"{self.schema}.events"), [rows.event_row(e) for e in batch]
-            )
-            for event_type, values in grouped.items():
-                sql = rows.upsert_sql(rows.UPSERTS[event_type], "postgres", f"{self.schema}.transactions")
-                await connection.executemany(sql, values)
+    async def write(self, events: Sequence[RecordedEvent], *, batch_id: str) -> None:
+        connection = self._connection
+        if connection is None:
+            raise ConnectionError("PostgresStore.write before open")
+        if not events:
+            return
+        event_columns = [list(column) for column in zip(*(rows.event_row(e, "postgres") for e in events), strict=True)]
+        upserts = rows.transaction_upserts(events, "postgres")
+        try:
+            async with connection.transaction():
+                await connection.execute(self._events_sql, *event_columns)
+                for upsert, values in upserts.items():
+                    await connection.executemany(rows.upsert_sql(upsert, "postgres", self._transactions), values)
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, ClientDataError) as error:
+            # invalid content (server side: SQLSTATE classes 22 and 23; client side: a value
+            # asyncpg cannot encode): retrying the same batch can never succeed
+            raise RejectedBatch(f"{type(error).__name__}: {error}") from error
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        connection, self._connection = self._connection, None
+        if connection is None or connection.is_closed():
+            return
+        try:
+            await connection.close(timeout=self.connect_timeout)
+        except Exception as error:  # a broken connection: just drop it
+            logger.debug("luthien postgres: close: %r", error)
+            connection.terminate()
 
     async def _migrate(self, connection: asyncpg.Connection) -> None:
-        await connection.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        schema = self.schema
+        await connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
         try:
-            await connection.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+            await connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             await connection.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.schema}.schema_migrations "
+                f"CREATE TABLE IF NOT EXISTS {schema}.schema_migrations "
                 "(version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
             )
-            applied = {
-                r["version"] for r in await connection.fetch(f"SELECT version FROM {self.schema}.schema_migrations")
-            }
+            applied = {r["version"] for r in await connection.fetch(f"SELECT version FROM {schema}.schema_migrations")}
             for version, sql in migration_files("postgres"):
-                if version not in applied:
-                    async with connection.transaction():
-                        await connection.execute(
-                            sql.replace("luthien.", f"{self.schema}.").replace(
-                                "SCHEMA IF NOT EXISTS luthien", f"SCHEMA IF NOT EXISTS {self.schema}"
-                            )
-                        )
-                        await connection.execute(
-                            f"INSERT INTO {self.schema}.schema_migrations (version) VALUES ($1)", version
-                        )
+                if version in applied:
+                    continue
+                async with connection.transaction():
+                    await connection.execute(_in_schema(sql, schema))
+                    await connection.execute(f"INSERT INTO {schema}.schema_migrations (version) VALUES ($1)", version)
+                logger.info("luthien postgres: applied migration %s in schema %s", version, schema)
         finally:
-            await connection.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+            await connection.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+
+
+def _in_schema(sql: str, schema: str) -> str:
+    """A migration written for schema `luthien`, for another schema (tests, benchmarks)."""
+    if schema == "luthien":
+        return sql
+    return _DEFAULT_SCHEMA.sub(lambda m: m.group(0).replace("luthien", schema), sql)

@@ -1,13 +1,16 @@
-"""From recorded events to rows: the `events` row, and the `transactions` upsert each implies.
+"""From recorded events to rows: the `events` row, and the `transactions` upsert each event implies.
 
-Upserts are order-tolerant and idempotent, so batches may be replayed: a late
-`request_recorded` never downgrades a terminal status, and identity columns keep the first
-value written.
+Upserts are order-tolerant and idempotent, so batches may arrive late or be replayed: a
+`request_recorded` applied after `completed` never downgrades the terminal status, and identity
+columns (model, policy, …) keep the first value written.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,13 +18,16 @@ from luthien_litellm_plugin.observability import events
 from luthien_litellm_plugin.observability.events import RecordedEvent
 
 Dialect = Literal["postgres", "sqlite"]
+Row = tuple[object, ...]
+
 JSON_COLUMNS = frozenset({"original_request", "final_request", "original_response", "final_response", "usage"})
 TIME_COLUMNS = frozenset({"started_at", "finished_at"})
+EVENT_COLUMNS = ("event_id", "transaction_id", "sequence", "event_type", "payload", "created_at")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Upsert:
-    """Columns to write for one kind of event: `replace` overwrite, `keep` fill only when empty."""
+    """Columns one kind of event sets: `replace` overwrites, `keep` only fills an empty column."""
 
     replace: tuple[str, ...]
     keep: tuple[str, ...]
@@ -32,14 +38,24 @@ class Upsert:
 
 
 IDENTITY = ("call_id", "model", "policy", "is_streaming", "started_at")
+_COLUMN_ORDER = (
+    *IDENTITY,
+    "status",
+    "finished_at",
+    "original_request",
+    "final_request",
+    "original_response",
+    "final_response",
+    "usage",
+    "error",
+    "time_to_first_byte_ms",
+    "duration_ms",
+)
+_RESPONSE = Upsert(replace=("original_response", "final_response"), keep=("usage",))
 UPSERTS: dict[str, Upsert] = {
     events.TRANSACTION_REQUEST_RECORDED: Upsert(replace=("original_request", "final_request"), keep=IDENTITY),
-    events.TRANSACTION_STREAMING_RESPONSE_RECORDED: Upsert(
-        replace=("original_response", "final_response"), keep=("usage",)
-    ),
-    events.TRANSACTION_NON_STREAMING_RESPONSE_RECORDED: Upsert(
-        replace=("original_response", "final_response"), keep=("usage",)
-    ),
+    events.TRANSACTION_STREAMING_RESPONSE_RECORDED: _RESPONSE,
+    events.TRANSACTION_NON_STREAMING_RESPONSE_RECORDED: _RESPONSE,
     events.TRANSACTION_COMPLETED: Upsert(
         replace=("status", "error", "finished_at", "time_to_first_byte_ms", "duration_ms"),
         keep=(*IDENTITY, "usage"),
@@ -47,9 +63,29 @@ UPSERTS: dict[str, Upsert] = {
 }
 
 
+def events_sql(dialect: Dialect, table: str) -> str:
+    """Insert one `events` row; a replayed event (same `event_id`) is ignored."""
+    kinds = {"payload": "json", "created_at": "time"}
+    values = ", ".join(_placeholder(kinds.get(c, ""), i, dialect) for i, c in enumerate(EVENT_COLUMNS, 1))
+    return f"INSERT INTO {table} ({', '.join(EVENT_COLUMNS)}) VALUES ({values}) ON CONFLICT (event_id) DO NOTHING"
+
+
+def events_unnest_sql(table: str) -> str:
+    """Postgres: insert a whole batch of `events` rows from one array per column (one statement,
+    one round trip); replayed events (same `event_id`) are ignored."""
+    return (
+        f"INSERT INTO {table} ({', '.join(EVENT_COLUMNS)}) "
+        "SELECT event_id, transaction_id, sequence, event_type, payload::jsonb, to_timestamp(created_at) "
+        "FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::float8[]) "
+        f"AS batch({', '.join(EVENT_COLUMNS)}) ON CONFLICT (event_id) DO NOTHING"
+    )
+
+
+@functools.cache
 def upsert_sql(upsert: Upsert, dialect: Dialect, table: str) -> str:
+    """Insert or update one `transactions` row with the columns of `upsert`."""
     columns = ("transaction_id", *upsert.columns)
-    values = ", ".join(_placeholder(column, position, dialect) for position, column in enumerate(columns, 1))
+    values = ", ".join(_placeholder(_kind(c), i, dialect) for i, c in enumerate(columns, 1))
     assignments = [f"{c} = excluded.{c}" for c in upsert.replace]
     assignments += [f"{c} = COALESCE({table}.{c}, excluded.{c})" for c in upsert.keep]
     return (
@@ -58,37 +94,107 @@ def upsert_sql(upsert: Upsert, dialect: Dialect, table: str) -> str:
     )
 
 
-def events_sql(dialect: Dialect, table: str) -> str:
-    columns = ("event_id", "transaction_id", "sequence", "event_type", "payload", "created_at")
-    kinds = {"payload": "json", "created_at": "time"}
-    values = ", ".join(
-        _placeholder(kinds.get(column, column), position, dialect) for position, column in enumerate(columns, 1)
+def event_row(event: RecordedEvent, dialect: Dialect) -> Row:
+    payload = _json(event.payload, dialect)
+    return (
+        _text(event.event_id, dialect),
+        _text(event.transaction_id, dialect),
+        event.sequence,
+        _text(event.event_type, dialect),
+        payload,
+        event.created_at,
     )
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}) ON CONFLICT (event_id) DO NOTHING"
 
 
-def _placeholder(column: str, position: int, dialect: Dialect) -> str:
+def upsert_row(event: RecordedEvent, upsert: Upsert, dialect: Dialect) -> Row:
+    payload = event.payload
+    return (_text(event.transaction_id, dialect), *(_value(payload.get(c), c, dialect) for c in upsert.columns))
+
+
+def transaction_upserts(batch: Sequence[RecordedEvent], dialect: Dialect) -> dict[Upsert, list[Row]]:
+    """The batch's `transactions` upserts, one per transaction: the events of one transaction in
+    the batch (request, response, completed) are merged into a single row, which is what applying
+    them one after the other would give. Grouped by the resulting column set (one `executemany`
+    each). A transaction with two events of the same kind falls back to one row per event."""
+    per_transaction: dict[str, list[RecordedEvent]] = {}
+    for event in batch:
+        if event.event_type in UPSERTS:
+            per_transaction.setdefault(event.transaction_id, []).append(event)
+    grouped: dict[Upsert, list[Row]] = {}
+    for transaction_events in per_transaction.values():
+        kinds = [UPSERTS[event.event_type] for event in transaction_events]
+        if len(set(kinds)) < len(kinds):
+            for event, upsert in zip(transaction_events, kinds, strict=True):
+                grouped.setdefault(upsert, []).append(upsert_row(event, upsert, dialect))
+            continue
+        upsert, row = _merge(transaction_events, kinds, dialect)
+        grouped.setdefault(upsert, []).append(row)
+    return grouped
+
+
+def _merge(batch: list[RecordedEvent], kinds: list[Upsert], dialect: Dialect) -> tuple[Upsert, Row]:
+    replaced: dict[str, object] = {}
+    kept: dict[str, object] = {}
+    for event, upsert in zip(batch, kinds, strict=True):
+        for column in upsert.replace:
+            replaced[column] = event.payload.get(column)
+        for column in upsert.keep:  # the first value wins, as COALESCE(existing, new) would
+            if kept.get(column) is None:
+                kept[column] = event.payload.get(column)
+    replace = tuple(c for c in _COLUMN_ORDER if c in replaced)
+    keep = tuple(c for c in _COLUMN_ORDER if c in kept and c not in replaced)
+    values = {**kept, **replaced}
+    row = (_text(batch[0].transaction_id, dialect), *(_value(values[c], c, dialect) for c in (*replace, *keep)))
+    return Upsert(replace=replace, keep=keep), row
+
+
+def _kind(column: str) -> str:
+    if column in JSON_COLUMNS:
+        return "json"
+    if column in TIME_COLUMNS:
+        return "time"
+    return ""
+
+
+def _placeholder(kind: str, position: int, dialect: Dialect) -> str:
     if dialect == "sqlite":
         return "?"
-    if column in JSON_COLUMNS or column == "json":
+    if kind == "json":
         return f"${position}::jsonb"
-    if column in TIME_COLUMNS or column == "time":
-        return f"to_timestamp(${position})"
+    if kind == "time":
+        return f"to_timestamp(${position}::double precision)"
     return f"${position}"
-
-
-def event_row(event: RecordedEvent) -> tuple[object, ...]:
-    payload = json.dumps(event.payload, default=str)
-    return (event.event_id, event.transaction_id, event.sequence, event.event_type, payload, event.created_at)
-
-
-def upsert_row(event: RecordedEvent, upsert: Upsert, dialect: Dialect) -> tuple[object, ...]:
-    return (event.transaction_id, *(_value(event.payload.get(c), c, dialect) for c in upsert.columns))
 
 
 def _value(value: object, column: str, dialect: Dialect) -> object:
     if column in JSON_COLUMNS:
-        return None if value is None else json.dumps(value, default=str)
-    if column == "is_streaming" and dialect == "sqlite" and isinstance(value, bool):
-        return int(value)
-    return value
+        return None if value is None else _json(value, dialect)
+    if column == "is_streaming":
+        if not isinstance(value, bool):
+            return None
+        return int(value) if dialect == "sqlite" else value
+    if column in TIME_COLUMNS or column in ("time_to_first_byte_ms", "duration_ms"):
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if value is None:
+        return None
+    return _text(value if isinstance(value, str) else str(value), dialect)
+
+
+# Postgres refuses NUL characters: in `text` ("invalid byte sequence") and in `jsonb` ("unsupported
+# Unicode escape sequence"). They are replaced by U+FFFD; an escaped backslash before "u0000" is
+# left alone (an even number of backslashes is not an escape).
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
+
+
+def _json(value: object, dialect: Dialect) -> str:
+    text = _ENCODER.encode(value)
+    if dialect == "postgres" and "\\u0000" in text:
+        text = _JSON_NUL.sub(r"\1\\ufffd", text)
+    return text
+
+
+def _text(value: str, dialect: Dialect) -> str:
+    return value.replace("\x00", "\ufffd") if dialect == "postgres" and "\x00" in value else value

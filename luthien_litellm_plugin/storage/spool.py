@@ -1,44 +1,269 @@
-"""A local append-only file of events a store could not take yet, replayed in order later."""
+"""A local spool of events a sink could not take yet, replayed later in order.
+
+Layout: `<spool_dir>/<sink>/<instance>/<position>-<batch_id>-<count>.jsonl`, one JSON-lines file
+("segment") per batch, written to a temporary name, fsync'd and renamed, so a segment is either
+complete or absent. Positions order the segments; the batch id lets a sink recognise a batch it
+may already have received (Redis). Segments are immutable: a replayed segment is deleted once the
+sink took it.
+
+Every process owns its own `<instance>` directory, held with an exclusive `flock` for its life,
+so workers sharing a `spool_dir` never touch each other's files. At start a spool adopts the
+directories of processes that are gone (their lock is free): that is how a restart replays what
+the previous process left behind. Methods do blocking file I/O; the writer runs them in a thread.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import logging
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from luthien_litellm_plugin.observability.events import RecordedEvent
 
+logger = logging.getLogger("luthien_litellm_plugin.storage")
+
+SEGMENT_SUFFIX = ".jsonl"
+TMP_SUFFIX = ".tmp"
+LOCK_FILE = ".lock"
+REJECTED_FILE = "rejected.jsonl"
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One spooled batch on disk."""
+
+    position: int
+    batch_id: str
+    count: int
+    path: Path
+
+    @classmethod
+    def parse(cls, path: Path) -> Segment | None:
+        """The segment a file name describes, or None for any other file."""
+        if not path.name.endswith(SEGMENT_SUFFIX):
+            return None
+        parts = path.name.removesuffix(SEGMENT_SUFFIX).split("-")
+        if len(parts) != 3 or not parts[0].isdigit() or not parts[2].isdigit():
+            return None
+        return cls(int(parts[0]), parts[1], int(parts[2]), path)
+
+
+def segment_name(position: int, batch_id: str, count: int) -> str:
+    return f"{position:016d}-{batch_id}-{count}{SEGMENT_SUFFIX}"
+
+
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
+
+
+def encode(events: Iterable[RecordedEvent]) -> bytes:
+    """Events as JSON lines (`RecordedEvent.as_record()`)."""
+    return "".join(_ENCODER.encode(event.as_record()) + "\n" for event in events).encode()
+
+
+def decode(data: bytes) -> tuple[list[RecordedEvent], int]:
+    """Events from JSON lines, and how many lines could not be read."""
+    events: list[RecordedEvent] = []
+    unreadable = 0
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        try:
+            events.append(RecordedEvent.from_record(json.loads(line)))
+        except (ValueError, KeyError, TypeError):
+            unreadable += 1
+    return events, unreadable
+
 
 class Spool:
-    """JSON lines in `directory/<name>.spool`; survives a restart (a new Spool finds it)."""
+    """The spool of one sink in this process. Thread-safe; opened lazily by any operation."""
 
     def __init__(self, directory: str | Path, name: str) -> None:
-        self.path = Path(directory) / f"{name}.spool"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.root = Path(directory) / name
+        self.instance = f"{os.getpid()}-{os.urandom(4).hex()}"
+        self.path = self.root / self.instance
+        self._mutex = threading.RLock()
+        self._lock_fd: int | None = None
+        self._segments: dict[int, Segment] = {}
+        self._events = 0
+        self._next_position = 0
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Create this process's directory, take its lock and adopt orphaned spools."""
+        with self._mutex:
+            if self._lock_fd is not None:
+                return
+            if self._closed:  # reopened after close (events submitted after shutdown)
+                self._closed = False
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._lock_fd = fd
+            for path in sorted(self.path.iterdir()):
+                segment = Segment.parse(path)
+                if segment is not None:
+                    self._index(segment)
+            self._adopt_orphans()
+
+    def close(self) -> None:
+        """Release the lock; remove this process's directory when nothing is left in it."""
+        with self._mutex:
+            fd, self._lock_fd = self._lock_fd, None
+            self._closed = True
+            if fd is None:
+                return
+            if not self._segments:
+                for leftover in (self.path / LOCK_FILE, *self.path.glob(f"*{TMP_SUFFIX}")):
+                    leftover.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # something else is in it: the next start adopts it
+                    self.path.rmdir()
+            os.close(fd)
+
+    # -- segments --------------------------------------------------------------------------
+
+    @property
+    def next_position(self) -> int:
+        """The position after every segment seen so far (adopted ones included)."""
+        with self._mutex:
+            return self._next_position
+
+    def write(self, position: int, batch_id: str, events: Sequence[RecordedEvent]) -> Segment:
+        """Durably store one batch. The caller orders batches by `position` (at least
+        `next_position` after `open`). Raises OSError (disk full, …)."""
+        with self._mutex:
+            self.open()
+            final = self.path / segment_name(position, batch_id, len(events))
+            _write_durably(final, encode(events))
+            segment = Segment(position, batch_id, len(events), final)
+            self._index(segment)
+            return segment
+
+    def read(self, segment: Segment) -> tuple[list[RecordedEvent], int]:
+        """The segment's events, and the number of lines that could not be read (0 unless the
+        file was damaged outside this program)."""
+        return decode(segment.path.read_bytes())
+
+    def delete(self, segment: Segment) -> None:
+        with self._mutex:
+            segment.path.unlink(missing_ok=True)
+            if self._segments.pop(segment.position, None) is not None:
+                self._events -= segment.count
+
+    def segments(self) -> list[Segment]:
+        """Every segment of this spool, oldest first."""
+        with self._mutex:
+            self.open()
+            return sorted(self._segments.values(), key=lambda s: s.position)
+
+    def reject(self, events: Sequence[RecordedEvent], reason: str) -> None:
+        """Keep events the sink refused as invalid in `<sink>/rejected.jsonl`, for an operator."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        lines = "".join(
+            json.dumps({"reason": reason, "event": e.as_record()}, default=str) + "\n" for e in events
+        ).encode()
+        fd = os.open(self.root / REJECTED_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, lines)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def __len__(self) -> int:
-        if not self.path.exists():
-            return 0
-        with self.path.open("rb") as handle:
-            return sum(1 for _ in handle)
+        """Events in the spool."""
+        with self._mutex:
+            return self._events
 
     @property
     def empty(self) -> bool:
-        return not self.path.exists() or self.path.stat().st_size == 0
+        with self._mutex:
+            return not self._segments
 
-    def append(self, batch: Sequence[RecordedEvent]) -> None:
-        lines = "".join(json.dumps(event.as_record(), default=str) + "\n" for event in batch)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(lines)
-            handle.flush()
-            os.fsync(handle.fileno())
+    # -- internals -------------------------------------------------------------------------
 
-    def read(self) -> list[RecordedEvent]:
-        if self.empty:
-            return []
-        with self.path.open(encoding="utf-8") as handle:
-            return [RecordedEvent.from_record(json.loads(line)) for line in handle if line.strip()]
+    def _index(self, segment: Segment) -> None:
+        replaced = self._segments.get(segment.position)
+        self._events += segment.count - (replaced.count if replaced else 0)
+        self._segments[segment.position] = segment
+        self._next_position = max(self._next_position, segment.position + 1)
 
-    def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
+    def _adopt_orphans(self) -> None:
+        """Move the segments of every instance directory whose process is gone into ours, after
+        our own, oldest orphan first."""
+        orphans: list[tuple[float, Path, int, list[Path]]] = []
+        for other in sorted(self.root.iterdir()):
+            if other == self.path or not other.is_dir():
+                continue
+            try:
+                fd = os.open(other / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError:  # removed meanwhile by another adopter
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # its process is alive
+                os.close(fd)
+                continue
+            files = sorted(p for p in other.iterdir() if p.name != LOCK_FILE)
+            oldest = min((p.stat().st_mtime for p in files), default=0.0)
+            orphans.append((oldest, other, fd, files))
+        for _, directory, fd, files in sorted(orphans, key=lambda orphan: orphan[0]):
+            try:
+                self._adopt(directory, files)
+            finally:
+                (directory / LOCK_FILE).unlink(missing_ok=True)
+                os.close(fd)
+                try:
+                    directory.rmdir()
+                except OSError as error:
+                    logger.warning("luthien spool %s: could not remove %s: %s", self.name, directory, error)
+
+    def _adopt(self, directory: Path, files: list[Path]) -> None:
+        segments = sorted((s for s in map(Segment.parse, files) if s is not None), key=lambda s: s.position)
+        adopted = 0
+        for segment in segments:
+            position = self._next_position
+            target = self.path / segment_name(position, segment.batch_id, segment.count)
+            segment.path.rename(target)
+            self._index(Segment(position, segment.batch_id, segment.count, target))
+            adopted += segment.count
+        for tmp in (p for p in files if p.name.endswith(SEGMENT_SUFFIX + TMP_SUFFIX)):
+            # A process died while writing this batch: keep every complete line.
+            salvaged = Segment.parse(tmp.with_name(tmp.name.removesuffix(TMP_SUFFIX)))
+            events, unreadable = decode(tmp.read_bytes())
+            if salvaged is not None and events:
+                self.write(self._next_position, salvaged.batch_id, events)
+                adopted += len(events)
+            if unreadable:
+                logger.error("luthien spool %s: %d unreadable lines in %s", self.name, unreadable, tmp)
+            tmp.unlink()
+        for other in files:
+            if other.exists() and Segment.parse(other) is None and not other.name.endswith(TMP_SUFFIX):
+                other.rename(self.path / other.name)  # unknown file: keep it, never delete data
+        if adopted:
+            logger.info("luthien spool %s: adopted %d events left by %s", self.name, adopted, directory.name)
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + TMP_SUFFIX)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    tmp.rename(path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

@@ -1,7 +1,10 @@
-"""SQLite store (aiosqlite): the embedded default, `./luthien.db`."""
+"""The SQLite store (aiosqlite): the embedded default, `./luthien.db`."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -9,71 +12,105 @@ import aiosqlite
 
 from luthien_litellm_plugin.observability.events import RecordedEvent
 from luthien_litellm_plugin.storage import rows
-from luthien_litellm_plugin.storage.migrations import migration_files
+from luthien_litellm_plugin.storage.migrations import migration_files, sql_statements
+from luthien_litellm_plugin.storage.store import RejectedBatch
+
+logger = logging.getLogger("luthien_litellm_plugin.storage")
+
+# Content SQLite refuses (a CHECK constraint, an integer too large, …): not worth retrying.
+_REJECTED = (sqlite3.IntegrityError, sqlite3.DataError, OverflowError, ValueError, TypeError)
 
 
 class SqliteStore:
-    """Writes events and transaction rows into one SQLite file, a batch per transaction."""
+    """Writes each batch in one `BEGIN IMMEDIATE` transaction. WAL mode, so readers (an operator's
+    `sqlite3 luthien.db`) never block the writer; several workers may share the file."""
 
     name = "sqlite"
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout_seconds: float = 5.0) -> None:
         self.path = Path(path)
+        self.busy_timeout_ms = int(busy_timeout_seconds * 1000)
         self._db: aiosqlite.Connection | None = None
+        self._events_sql = rows.events_sql("sqlite", "events")
 
     async def open(self) -> None:
         if self._db is not None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(self.path, isolation_level=None)
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA busy_timeout=5000")
-        await self._migrate(db)
+        try:
+            await db.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+            await self._use_wal(db)
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await self._migrate(db)
+        except BaseException:
+            await db.close()
+            raise
         self._db = db
 
-    async def write(self, batch: Sequence[RecordedEvent]) -> None:
+    async def write(self, events: Sequence[RecordedEvent], *, batch_id: str) -> None:
         db = self._db
         if db is None:
-            raise RuntimeError("SqliteStore.write before open")
+            raise ConnectionError("SqliteStore.write before open")
+        event_rows = [rows.event_row(event, "sqlite") for event in events]
+        upserts = rows.transaction_upserts(events, "sqlite")
         await db.execute("BEGIN IMMEDIATE")
         try:
-            await db.executemany(rows.events_sql("sqlite", "events"), [rows.event_row(e) for e in batch])
-            for event in batch:
-                upsert = rows.UPSERTS.get(event.event_type)
-                if upsert is not None:
-                    await db.execute(
-                        rows.upsert_sql(upsert, "sqlite", "transactions"), rows.upsert_row(event, upsert, "sqlite")
-                    )
-        except BaseException:
+            await db.executemany(self._events_sql, event_rows)
+            for upsert, values in upserts.items():
+                await db.executemany(rows.upsert_sql(upsert, "sqlite", "transactions"), values)
+        except BaseException as error:
             await db.execute("ROLLBACK")
+            if isinstance(error, _REJECTED):
+                raise RejectedBatch(f"{type(error).__name__}: {error}") from error
             raise
         await db.execute("COMMIT")
 
     async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+        db, self._db = self._db, None
+        if db is not None:
+            try:
+                await db.close()
+            except Exception as error:
+                logger.debug("luthien sqlite: close: %r", error)
+
+    async def _use_wal(self, db: aiosqlite.Connection) -> None:
+        """Switch the file to WAL (persistent). Workers opening a new file at once may find it
+        locked without SQLite waiting for it (the busy handler does not cover this switch): retry,
+        backing off, for up to the busy timeout."""
+        deadline = asyncio.get_running_loop().time() + self.busy_timeout_ms / 1000
+        delay = 0.005
+        while True:
+            try:
+                await db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or asyncio.get_running_loop().time() > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
     @staticmethod
     async def _migrate(db: aiosqlite.Connection) -> None:
-        # BEGIN IMMEDIATE takes the write lock: several workers starting at once apply each
-        # migration exactly once.
+        # BEGIN IMMEDIATE takes the write lock: of several workers starting at once, one applies
+        # each migration and the others find it recorded.
         await db.execute("BEGIN IMMEDIATE")
         try:
-            await db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at REAL)")
+            await db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+            )
             async with db.execute("SELECT version FROM schema_migrations") as cursor:
                 applied = {row[0] for row in await cursor.fetchall()}
             for version, sql in migration_files("sqlite"):
-                if version not in applied:
-                    for statement in _statements(sql):
-                        await db.execute(statement)
-                    await db.execute("INSERT INTO schema_migrations VALUES (?, strftime('%s','now'))", (version,))
+                if version in applied:
+                    continue
+                for statement in sql_statements(sql):
+                    await db.execute(statement)
+                await db.execute(
+                    "INSERT INTO schema_migrations VALUES (?, (julianday('now') - 2440587.5) * 86400.0)", (version,)
+                )
+                logger.info("luthien sqlite: applied migration %s", version)
         except BaseException:
             await db.execute("ROLLBACK")
             raise
         await db.execute("COMMIT")
-
-
-def _statements(sql: str) -> list[str]:
-    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
-    return [statement.strip() for statement in "\n".join(lines).split(";") if statement.strip()]

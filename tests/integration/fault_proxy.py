@@ -1,70 +1,85 @@
-"""A TCP proxy on 127.0.0.1 that a test can cut (drop every connection, refuse new ones) and heal."""
+"""A TCP proxy on 127.0.0.1 that a test controls: `cut()` drops every connection and refuses new
+ones, `stall()` holds all traffic (a hung server), `heal()` / `resume()` undo them."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+from types import TracebackType
 
-from luthien_litellm_plugin.storage.writer import SinkWriter
-from tests.fakes.upstream import free_port
-from tests.integration.events_fixture import transaction_events
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class FaultProxy:
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
+        self.target = (target_host, target_port)
         self.port = free_port()
+        self.connections = 0
         self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._transports: set[asyncio.WriteTransport] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+    async def __aenter__(self) -> FaultProxy:
+        await self.heal()
+        return self
 
-    async def cut(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.resume()
+        await self.cut()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def heal(self) -> None:
-        await self.start()
+        """Accept connections again."""
+        if self._server is None:
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        """Abort every open connection and refuse new ones (connection refused)."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for transport in list(self._transports):
+            transport.abort()  # the forwarding tasks see the end of their streams and finish
+        self._transports.clear()
+        await asyncio.sleep(0)
+
+    def stall(self) -> None:
+        """Stop forwarding bytes, both ways, on every connection: the server seems hung."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
 
     async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self._transports.add(client_writer.transport)
         try:
-            target_reader, target_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            client_writer.transport.abort()
-            return
-        self._writers.update({client_writer, target_writer})
-        await asyncio.gather(_pipe(client_reader, target_writer), _pipe(target_reader, client_writer))
+            try:
+                target_reader, target_writer = await asyncio.open_connection(*self.target)
+            except OSError:
+                client_writer.transport.abort()
+                return
+            self.connections += 1
+            self._transports.add(target_writer.transport)
+            await asyncio.gather(self._pipe(client_reader, target_writer), self._pipe(target_reader, client_writer))
+        finally:
+            self._tasks.discard(task)
 
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    writer.transport.abort()
-
-
-async def submit_through_outage(writer: SinkWriter, fault: FaultProxy, transactions: int) -> list[str]:
-    """Submit `transactions` transactions' events; the store is cut for the middle third.
-
-    Returns the submitted event ids, in order. Asserts the outage really spooled events.
-    """
-    submitted: list[str] = []
-    for index in range(transactions):
-        if index == transactions // 3:
-            await writer.settle()
-            await fault.cut()
-        if index == 2 * transactions // 3:
-            await writer.flush()  # these went to the spool while the store was unreachable
-            assert writer.counters.spooled > 0
-            await fault.heal()
-        for event in transaction_events(f"t{index}"):
-            writer.submit(event)
-            submitted.append(event.event_id)
-    return submitted
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            while data := await reader.read(65536):
+                await self._flowing.wait()
+                writer.write(data)
+                await writer.drain()
+        writer.transport.abort()

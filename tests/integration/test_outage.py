@@ -1,64 +1,102 @@
-"""Nothing lost: a store goes down in the middle of a stream of transactions and comes back."""
+"""Nothing lost, nothing duplicated: a sink is cut off in the middle of a stream of transactions
+(through a TCP fault proxy: open connections dropped, new ones refused), then comes back."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-import aiosqlite
-import asyncpg
 import pytest
+import redis.asyncio as redis
 
-from luthien_litellm_plugin.storage.postgres import PostgresStore
-from luthien_litellm_plugin.storage.spool import Spool
-from luthien_litellm_plugin.storage.sqlite import SqliteStore
-from luthien_litellm_plugin.storage.writer import SinkWriter
-from tests.integration.conftest import POSTGRES_DSN
-from tests.integration.events_fixture import transaction_events
-from tests.integration.fault_proxy import FaultProxy, submit_through_outage
+from luthien_litellm_plugin.observability.events import RecordedEvent
+from luthien_litellm_plugin.storage import RecordingPipeline, build_recording_pipeline
+from tests.integration import queries
+from tests.integration.conftest import REDIS_URL, RedisNames, fast_settings, through
+from tests.integration.events_fixture import many_transactions
+from tests.integration.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.integration
+TRANSACTIONS = 150
 
 
-async def test_postgres_outage_mid_stream_loses_nothing_and_duplicates_nothing(tmp_path: Path, pg_schema: str) -> None:
-    fault = FaultProxy(5432)
-    await fault.start()
-    dsn = POSTGRES_DSN.replace("127.0.0.1:5432", f"127.0.0.1:{fault.port}")
-    writer = SinkWriter(
-        PostgresStore(dsn, schema=pg_schema), Spool(tmp_path, "postgres"), batch_size=20, max_backoff_seconds=0.2
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait, bounded by `timeout`, until `condition()` holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.005)
+
+
+async def stream_through_outage(pipeline: RecordingPipeline, sink: str, fault: FaultProxy) -> list[RecordedEvent]:
+    """Submit TRANSACTIONS transactions, yielding to the writers as a proxy would; the sink is cut
+    after the first third (while batches are in flight) and healed after the second."""
+    submitted = many_transactions(TRANSACTIONS)
+    per_transaction = len(submitted) // TRANSACTIONS
+    for index, event in enumerate(submitted):
+        if index == per_transaction * TRANSACTIONS // 3:
+            await until(lambda: pipeline.counters[sink].written > 0)  # it was working
+            await fault.cut()
+        if index == per_transaction * 2 * TRANSACTIONS // 3:
+            await pipeline.flush()  # everything so far is in the sink or in the spool
+            assert pipeline.counters[sink].spooled > 0
+            await fault.heal()
+        pipeline.submit(event)
+        if index % per_transaction == 0:
+            await asyncio.sleep(0.002)  # pacing, not synchronisation: a transaction every ~2 ms
+    await asyncio.wait_for(pipeline.settle(), timeout=60)
+    await pipeline.aclose()
+    return submitted
+
+
+async def test_postgres_outage_mid_stream(tmp_path: Path, postgres_dsn: str, postgres_fault: FaultProxy) -> None:
+    settings = fast_settings(tmp_path, database_url=through(postgres_dsn, postgres_fault))
+    pipeline = build_recording_pipeline(settings)
+    await pipeline.start()
+    submitted = await stream_through_outage(pipeline, "postgres", postgres_fault)
+
+    queries.assert_same_events(await queries.postgres_events(postgres_dsn), submitted)  # each exactly once
+    queries.assert_same_rows(
+        await queries.postgres_transactions(postgres_dsn), queries.expected_transactions(submitted)
     )
-    writer.start()
-    submitted = await submit_through_outage(writer, fault, 60)
-    await asyncio.wait_for(writer.settle(), timeout=30)
-    await writer.aclose()
-    await fault.cut()
-    connection = await asyncpg.connect(POSTGRES_DSN)
-    try:
-        ids = [r["event_id"] for r in await connection.fetch(f"SELECT event_id FROM {pg_schema}.events")]
-        done = await connection.fetchval(f"SELECT count(*) FROM {pg_schema}.transactions WHERE status = 'success'")
-    finally:
-        await connection.close()
-    assert sorted(ids) == sorted(submitted)
-    assert done == 60
-    counters = writer.counters
-    assert counters.dropped == 0 and counters.spooled > 0 and counters.replayed >= counters.spooled
-    assert counters.written + counters.replayed >= len(submitted)
+    stats = pipeline.counters["postgres"]
+    assert stats.dropped == 0 and stats.spooled > 0 and stats.replayed > 0 and stats.failures > 0
+    assert stats.replayed == stats.spooled and stats.written + stats.replayed == len(submitted)
+    assert postgres_fault.connections > 1  # it reconnected
+    assert not list((tmp_path / "spool").rglob("*.jsonl"))
 
 
-async def test_overflow_and_shutdown_go_to_the_spool_and_a_restart_replays_them(tmp_path: Path) -> None:
-    database = tmp_path / "luthien.db"
-    first = SinkWriter(SqliteStore(database), Spool(tmp_path / "spool", "sqlite"), buffer_size=2)
-    events = [e for i in range(3) for e in transaction_events(f"t{i}")]
-    for event in events:  # never started: the buffer fills and the rest spill to the spool
-        first.submit(event)
-    assert first.counters.spooled == len(events) - 2
-    await first.aclose()  # shutdown drain: the two buffered events are not lost either
-    assert len(first.spool) == len(events)
-    second = SinkWriter(SqliteStore(database), Spool(tmp_path / "spool", "sqlite"))  # the restarted process
-    second.start()
-    await asyncio.wait_for(second.settle(), timeout=10)
-    await second.aclose()
-    assert second.counters.replayed == len(events) and second.spool.empty
-    async with aiosqlite.connect(database) as db:
-        rows = await (await db.execute("SELECT event_id FROM events")).fetchall()
-    assert sorted(r[0] for r in rows) == sorted(e.event_id for e in events)
+async def test_redis_outage_mid_stream(
+    tmp_path: Path, redis_names: RedisNames, redis_fault: FaultProxy, redis_client: redis.Redis
+) -> None:
+    pubsub = redis_client.pubsub()
+    await pubsub.subscribe(redis_names.channel)
+    settings = fast_settings(
+        tmp_path,
+        redis_url=through(REDIS_URL, redis_fault),
+        redis_stream=redis_names.stream,
+        redis_channel=redis_names.channel,
+    )
+    pipeline = build_recording_pipeline(settings)
+    await pipeline.start()
+    submitted = await stream_through_outage(pipeline, "redis", redis_fault)
+
+    on_stream = await queries.stream_events(redis_client, redis_names.stream)
+    assert [e["event_id"] for e in on_stream] == [e.event_id for e in submitted]  # all, once each, in order
+    on_channel: list[str] = []
+    async with asyncio.timeout(10):
+        while len(on_channel) < len(submitted):
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
+            if message is not None:
+                on_channel.append(json.loads(message["data"])["event_id"])
+    assert await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2) is None  # and no more
+    await pubsub.aclose()
+    assert on_channel == [e.event_id for e in submitted]
+    stats = pipeline.counters["redis"]
+    assert stats.dropped == 0 and stats.spooled > 0 and stats.replayed > 0
+    assert stats.replayed == stats.spooled and stats.written + stats.replayed == len(submitted)
+    # the database sink was never cut: it wrote everything straight away
+    assert pipeline.counters["sqlite"].written == len(submitted)
