@@ -1,0 +1,178 @@
+"""Scenarios shared by the fake OpenAI and Anthropic upstreams, chosen by markers in the request.
+
+The last user message selects what the fake answers: `scenario:<name>` (default `text`), plus
+optional knobs `chunks:<n>` (text chunks, default 10), `chunk_delay_ms:<n>` (pause between
+writes), `writes:aligned|coalesced` (one SSE event per TCP write, or Anthropic-like merged and
+split writes) and `echo:<token>` (appends ` [<token>]` to the text, to tell concurrent requests
+apart). Everything here is provider-neutral; the two formatters render it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+TEXT = "Hello from the fake upstream. The quick brown fox jumps over the lazy dog."
+"""The `text` scenario's full text at the default chunk count (any `chunks:<n>` up to 14 keeps it)."""
+TEXT_WORDS = TEXT.split(" ")
+DEFAULT_CHUNKS = 10
+LEAD_IN_CHUNKS = ("Let me", " check that", " for you.")
+LEAD_IN = "".join(LEAD_IN_CHUNKS)
+"""The sentence the tool-call scenarios say before their calls."""
+THINKING_CHUNKS = ("The user wants", " a greeting.", " I will answer", " with the usual", " sentence.")
+THINKING = "".join(THINKING_CHUNKS)
+THINKING_SIGNATURE = "EqQBCkYIBxgCKkBfakeSignatureForTestsOnlyZmFrZS11cHN0cmVhbS10aGlua2luZw=="
+REDACTED_THINKING_DATA = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpPkNRj2YfakeRedactedData"
+DISCONNECT_AFTER = 3
+"""Text chunks sent before `disconnect`, `error_event` (and half that before `hang`) cut the stream."""
+PROMPT_TOKENS = 42
+CACHE_CREATION_INPUT_TOKENS = 128
+CACHE_READ_INPUT_TOKENS = 1024
+
+Failure = Literal["error_500", "disconnect", "hang", "error_event"]
+Stop = Literal["stop", "tool_calls", "max_tokens"]
+Writes = Literal["aligned", "coalesced"]
+_FRAGMENT_SIZES = (2, 5, 3, 7, 1, 4)
+_CUT_FAILURES: dict[str, Failure] = {"disconnect": "disconnect", "error_event": "error_event", "error_500": "error_500"}
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A function call with its exact arguments JSON text, streamed in irregular small fragments."""
+
+    name: str
+    arguments: str
+
+    @property
+    def fragments(self) -> list[str]:
+        """The arguments split in pieces of 2, 5, 3, 7, 1, 4, 2, ... characters."""
+        pieces: list[str] = []
+        position = 0
+        while position < len(self.arguments):
+            size = _FRAGMENT_SIZES[len(pieces) % len(_FRAGMENT_SIZES)]
+            pieces.append(self.arguments[position : position + size])
+            position += size
+        return pieces
+
+
+WEATHER = ToolCall("get_weather", '{"location": "Paris", "unit": "celsius"}')
+BASH = ToolCall("bash", '{"command": "rm -rf /tmp/x"}')
+TIME = ToolCall("get_time", '{"timezone": "Europe/Paris"}')
+TOOL_CALLS_BY_SCENARIO: dict[str, tuple[ToolCall, ...]] = {
+    "tool_calls": (WEATHER,),
+    "parallel_tool_calls": (WEATHER, BASH, TIME),
+    "tool_only": (WEATHER, BASH),
+}
+COMMON_SCENARIOS = ("text", "tool_calls", "parallel_tool_calls", "tool_only", "error_500", "disconnect", "hang")
+ANTHROPIC_ONLY_SCENARIOS = ("thinking", "redacted_thinking")
+EXTRA_SCENARIOS = ("max_tokens", "error_event")
+"""Required for Anthropic; the OpenAI fake renders them too (`finish_reason: "length"`, `data: {"error": ...}`)."""
+
+
+class UnknownScenario(ValueError):
+    """The request names a scenario this format cannot play."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the last user message asked for."""
+
+    scenario: str = "text"
+    chunks: int = DEFAULT_CHUNKS
+    chunk_delay_ms: int = 0
+    writes: Writes | None = None
+    echo: str | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A provider-neutral answer: thinking, text chunks, tool calls, how it stops or fails."""
+
+    name: str
+    text_chunks: tuple[str, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    thinking_chunks: tuple[str, ...] = ()
+    redacted_thinking: str | None = None
+    stop: Stop = "stop"
+    failure: Failure | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.text_chunks)
+
+    @property
+    def output_tokens(self) -> int:
+        """A deterministic completion token count (about one per 4 characters produced)."""
+        produced = self.text + "".join(self.thinking_chunks) + "".join(c.arguments for c in self.tool_calls)
+        return max(1, len(produced) // 4)
+
+
+def text_chunks(count: int = DEFAULT_CHUNKS) -> list[str]:
+    """`count` chunks of TEXT (words spread evenly); above 14 chunks the words repeat one per chunk."""
+    count = max(1, count)
+    if count > len(TEXT_WORDS):
+        return [(" " if i else "") + TEXT_WORDS[i % len(TEXT_WORDS)] for i in range(count)]
+    size, extra = divmod(len(TEXT_WORDS), count)
+    chunks: list[str] = []
+    start = 0
+    for i in range(count):
+        end = start + size + (1 if i < extra else 0)
+        chunks.append((" " if start else "") + " ".join(TEXT_WORDS[start:end]))
+        start = end
+    return chunks
+
+
+def last_user_text(body: dict[str, Any]) -> str:
+    """The text of the last `role: user` message (string content or text parts)."""
+    messages = body.get("messages")
+    for message in reversed(messages if isinstance(messages, list) else []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list):
+                return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            return ""
+    return ""
+
+
+def parse_options(body: dict[str, Any]) -> Options:
+    """Read the scenario name and knobs from the last user message."""
+    text = last_user_text(body)
+
+    def find(pattern: str) -> str | None:
+        found = re.search(pattern, text)
+        return found.group(1) if found else None
+
+    chunks, delay, writes = find(r"\bchunks:(\d+)"), find(r"\bchunk_delay_ms:(\d+)"), find(r"\bwrites:(\w+)")
+    return Options(
+        scenario=find(r"\bscenario:(\w+)") or "text",
+        chunks=int(chunks) if chunks else DEFAULT_CHUNKS,
+        chunk_delay_ms=int(delay) if delay else 0,
+        writes="aligned" if writes == "aligned" else "coalesced" if writes == "coalesced" else None,
+        echo=find(r"\becho:(\S+)"),
+    )
+
+
+def build_scenario(options: Options, provider: Literal["openai", "anthropic"]) -> Scenario:
+    """The scenario the options name, or UnknownScenario."""
+    name = options.scenario
+    allowed = COMMON_SCENARIOS + EXTRA_SCENARIOS + (ANTHROPIC_ONLY_SCENARIOS if provider == "anthropic" else ())
+    if name not in allowed:
+        raise UnknownScenario(f"fake {provider} upstream has no scenario {name!r} (known: {', '.join(allowed)})")
+    text = tuple(text_chunks(options.chunks)) + ((f" [{options.echo}]",) if options.echo else ())
+    if name in TOOL_CALLS_BY_SCENARIO:
+        lead_in = () if name == "tool_only" else LEAD_IN_CHUNKS
+        return Scenario(name, lead_in, TOOL_CALLS_BY_SCENARIO[name], stop="tool_calls")
+    if name == "thinking":
+        return Scenario(name, text, thinking_chunks=THINKING_CHUNKS)
+    if name == "redacted_thinking":
+        return Scenario(name, text, redacted_thinking=REDACTED_THINKING_DATA)
+    if name == "max_tokens":
+        return Scenario(name, text[: max(1, len(text) // 2)], stop="max_tokens")
+    if name == "hang":
+        return Scenario(name, text[: max(1, DISCONNECT_AFTER - 1)], failure="hang")
+    if name in _CUT_FAILURES:
+        return Scenario(name, text[:DISCONNECT_AFTER], failure=_CUT_FAILURES[name])
+    return Scenario(name, text)
