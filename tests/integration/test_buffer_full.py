@@ -4,7 +4,6 @@ reaches the sink once it answers again, exactly once."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from tests.integration import queries
 from tests.integration.conftest import fast_settings, through
 from tests.integration.events_fixture import many_transactions
 from tests.integration.fault_proxy import FaultProxy
+from tests.integration.waits import until
 
 pytestmark = pytest.mark.integration
 
@@ -34,9 +34,7 @@ async def test_a_hung_postgres_overflows_the_buffer_into_the_spool(
         if index % 10 == 0:
             await asyncio.sleep(0)
         assert writer.buffered <= 2 * 50 + 2 * 10  # bounded: twice the buffer, the batch in flight, one spill
-    deadline = time.monotonic() + 10
-    while writer.buffered > 50 and time.monotonic() < deadline:  # the spiller writes in a thread
-        await asyncio.sleep(0.01)
+    await until(lambda: writer.buffered <= 50)  # the spiller writes in a thread
     spooled_while_hung = writer.stats().spooled
     assert spooled_while_hung >= len(submitted) - 50 - 10
     assert writer.stats().written == 0

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,17 +16,10 @@ from tests.integration import queries
 from tests.integration.conftest import REDIS_URL, RedisNames, fast_settings, through
 from tests.integration.events_fixture import many_transactions
 from tests.integration.fault_proxy import FaultProxy
+from tests.integration.waits import until
 
 pytestmark = pytest.mark.integration
 TRANSACTIONS = 150
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait, bounded by `timeout`, until `condition()` holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.005)
 
 
 async def stream_through_outage(pipeline: RecordingPipeline, sink: str, fault: FaultProxy) -> list[RecordedEvent]:
