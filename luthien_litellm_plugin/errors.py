@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 TerminalStatus = Literal["success", "blocked", "error", "cancelled", "timeout"]
@@ -55,3 +56,18 @@ class UnsupportedStreamError(LuthienError, ValueError):
     """The upstream stream has a shape the engine does not handle (e.g. `n > 1` choices)."""
 
     status_code = 400
+
+
+class UpstreamStreamError(LuthienError):
+    """The upstream reported an error in the middle of its stream (an Anthropic `error` event)."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(f"Upstream error ({error_type}): {message}")
+        self.error_type = error_type
+        self.upstream_message = message
+
+    @classmethod
+    def from_anthropic_event(cls, data: Mapping[str, object]) -> UpstreamStreamError:
+        error = data.get("error")
+        fields = error if isinstance(error, dict) else {}
+        return cls(str(fields.get("type") or "api_error"), str(fields.get("message") or data))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from typing import Protocol
 
 from litellm.types.utils import ModelResponse, ModelResponseStream
 
@@ -13,6 +14,12 @@ from luthien_litellm_plugin.observability.context import ObservabilityContext
 from luthien_litellm_plugin.observability.reconstruction import ResponseReconstructor
 from luthien_litellm_plugin.streaming.egress_validator import EgressValidator
 from luthien_litellm_plugin.types import JSONObject, JSONValue, RequestMessage
+
+
+class ServedStreamValidator(Protocol):
+    """Checks what was served against a wire format's rules; `finish` returns the violations."""
+
+    def finish(self) -> list[str]: ...
 
 
 class TransactionRecorder(ABC):
@@ -40,6 +47,9 @@ class TransactionRecorder(ABC):
 
     async def record_completion(self, status: TerminalStatus, error: str | None = None) -> None:
         """Record the transaction's terminal status. Called exactly once, last."""
+
+    def check_served_stream_with(self, validator: ServedStreamValidator) -> None:
+        """Use `validator` (fed by the egress) instead of checking served chunks as OpenAI chunks."""
 
 
 class NoOpTransactionRecorder(TransactionRecorder):
@@ -76,7 +86,9 @@ class DefaultTransactionRecorder(TransactionRecorder):
         self.call_id = call_id
         self.ingress = ResponseReconstructor()
         self.egress = ResponseReconstructor()
-        self._validator = EgressValidator()
+        self._chunk_validator = EgressValidator()
+        self._validator: ServedStreamValidator = self._chunk_validator
+        self._check_chunks = True
         self._model = ""
         self._is_streaming = False
         self._usage: JSONObject | None = None
@@ -112,7 +124,12 @@ class DefaultTransactionRecorder(TransactionRecorder):
         if self._first_byte is None:
             self._first_byte = time.perf_counter()
         self.egress.add(chunk)
-        self._validator.check(chunk)
+        if self._check_chunks:
+            self._chunk_validator.check(chunk)
+
+    def check_served_stream_with(self, validator: ServedStreamValidator) -> None:
+        self._validator = validator
+        self._check_chunks = False
 
     async def finalize_streaming(self) -> None:
         self._is_streaming = True

@@ -17,9 +17,12 @@ from luthien_litellm_plugin.observability.context import ObservabilityContext
 from luthien_litellm_plugin.observability.transaction_recorder import TransactionRecorder
 from luthien_litellm_plugin.orchestration.transaction import Transaction
 from luthien_litellm_plugin.policies.policy import Policy, PolicyContext
+from luthien_litellm_plugin.streaming.anthropic_egress import AnthropicEgress
+from luthien_litellm_plugin.streaming.anthropic_ingress import AnthropicIngress, AnthropicWire
+from luthien_litellm_plugin.streaming.anthropic_validator import AnthropicStreamValidator
 from luthien_litellm_plugin.streaming.channel import Channel
 from luthien_litellm_plugin.streaming.chunks import finish_reason_of
-from luthien_litellm_plugin.streaming.egress import EgressStream
+from luthien_litellm_plugin.streaming.egress import Egress, EgressStream
 from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, StreamBlock, ToolCallStreamBlock
 from luthien_litellm_plugin.streaming.stream_state import StreamState
 from luthien_litellm_plugin.streaming.streaming_chunk_assembler import StreamingChunkAssembler
@@ -33,6 +36,10 @@ from luthien_litellm_plugin.types import RequestMessage
 
 Chunk = ModelResponseStream
 T = TypeVar("T")
+Out = TypeVar("Out")
+EmitObserver = Callable[[Chunk], None]
+EgressFactory = Callable[[Channel[Out], EmitObserver, TransactionRecorder], Egress]
+"""Builds the egress for one stream: (client channel, observer of emitted chunks, recorder)."""
 Hook = Callable[[StreamingResponseContext], Awaitable[None]]
 
 
@@ -106,15 +113,49 @@ class PolicyOrchestrator:
         self, upstream: AsyncIterator[Chunk], transaction_id: str, span: Span, request: RequestMessage | None = None
     ) -> AsyncGenerator[Chunk, None]:
         """Run an upstream stream through the policy. Records the transaction however it ends."""
+        chunks = self._stream(upstream, transaction_id, span, request, _openai_egress)
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                yield chunk
+
+    async def stream_anthropic_response(
+        self, upstream: AsyncIterator[bytes], transaction_id: str, span: Span, request: RequestMessage | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        """Run an Anthropic Messages SSE stream (bytes cut anywhere) through the policy.
+
+        Yields one SSE event per item. Upstream events the policy forwards unchanged go out as
+        the exact upstream bytes.
+        """
+        wire = AnthropicWire()
+        chunks = AnthropicIngress(wire).chunks(upstream)
+
+        def egress(out: Channel[bytes], observe: EmitObserver, recorder: TransactionRecorder) -> AnthropicEgress:
+            validator = AnthropicStreamValidator()
+            recorder.check_served_stream_with(validator)
+            return AnthropicEgress(out, observe, wire, validator)
+
+        events = self._stream(chunks, transaction_id, span, request, egress)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event
+
+    async def _stream(
+        self,
+        upstream: AsyncIterator[Chunk],
+        transaction_id: str,
+        span: Span,
+        request: RequestMessage | None,
+        egress_factory: EgressFactory[Out],
+    ) -> AsyncGenerator[Out, None]:
         transaction = self.transaction(transaction_id, span)
         status: TerminalStatus = "cancelled"
         error_text: str | None = "client disconnected"
         try:
-            processor = self._policy_processor(transaction, request or transaction.final_request)
-            chunks = self.streaming_orchestrator.process(upstream, processor, self.stream_idle_timeout_seconds, span)
-            async with contextlib.aclosing(chunks):
-                async for chunk in chunks:
-                    yield chunk
+            processor = self._policy_processor(transaction, request or transaction.final_request, egress_factory)
+            items = self.streaming_orchestrator.process(upstream, processor, self.stream_idle_timeout_seconds, span)
+            async with contextlib.aclosing(items):
+                async for item in items:
+                    yield item
             status, error_text = "success", None
         except LuthienError as error:
             status, error_text = error.status, str(error)
@@ -190,7 +231,9 @@ class PolicyOrchestrator:
             observability=transaction.observability,
         )
 
-    def _policy_processor(self, transaction: Transaction, request: RequestMessage | None) -> PolicyProcessor:
+    def _policy_processor(
+        self, transaction: Transaction, request: RequestMessage | None, egress_factory: EgressFactory[Out]
+    ) -> PolicyProcessor[Out]:
         if request is None:
             raise RuntimeError(f"transaction {transaction.transaction_id} has no request")
         policy = self.policy
@@ -213,8 +256,8 @@ class PolicyOrchestrator:
             if chunk.choices and finish_reason_of(chunk.choices[0]) is not None:
                 await policy.on_finish_reason(ctx)
 
-        async def process(incoming: Channel[Chunk], outgoing: Channel[Chunk], keepalive: Callable[[], None]) -> None:
-            egress = EgressStream(outgoing, _observed(recorder.add_egress_chunk, keepalive))
+        async def process(incoming: Channel[Chunk], outgoing: Channel[Out], keepalive: Callable[[], None]) -> None:
+            egress = egress_factory(outgoing, _observed(recorder.add_egress_chunk, keepalive), recorder)
             assembler = StreamingChunkAssembler(on_chunk_callback=dispatch)
             ctx = StreamingResponseContext(
                 transaction_id=transaction.transaction_id,
@@ -246,6 +289,10 @@ class PolicyOrchestrator:
             raise
         except Exception as error:
             raise PolicyError(self.policy.name, error) from error
+
+
+def _openai_egress(out: Channel[Chunk], observe: EmitObserver, recorder: TransactionRecorder) -> EgressStream:
+    return EgressStream(out, observe)
 
 
 def _observed(record: Callable[[Chunk], None], keepalive: Callable[[], None]) -> Callable[[Chunk], None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from luthien_litellm_plugin.streaming.anthropic_sse import SSEEvent
+from luthien_litellm_plugin.types import JSONObject
 
 
 class AnthropicStreamValidator:
@@ -26,7 +27,8 @@ class AnthropicStreamValidator:
         self._delta_seen = False
         self._stopped = False
 
-    def check(self, event: SSEEvent) -> None:
+    def check(self, event: SSEEvent, data: JSONObject | None = None) -> None:
+        """Check the next served event (`data`: its JSON, when the caller already parsed it)."""
         position, self._position = self._position, self._position + 1
         kind = event.event
         if self._stopped:
@@ -36,7 +38,8 @@ class AnthropicStreamValidator:
             return
         if not self._started and kind != "message_start":
             self._violate(position, f"{kind} before message_start")
-        data = event.json()
+        if data is None:
+            data = event.json()
         handler = getattr(self, f"_on_{kind}", None)
         if handler is None:
             self._violate(position, f"unknown event type {kind}")
@@ -48,12 +51,12 @@ class AnthropicStreamValidator:
             self._violate(self._position, "stream ended without message_stop")
         return self.violations
 
-    def _on_message_start(self, position: int, data: dict[str, object]) -> None:
+    def _on_message_start(self, position: int, data: JSONObject) -> None:
         if self._started:
             self._violate(position, "second message_start")
         self._started = True
 
-    def _on_content_block_start(self, position: int, data: dict[str, object]) -> None:
+    def _on_content_block_start(self, position: int, data: JSONObject) -> None:
         index = data.get("index")
         if self._open is not None:
             self._violate(position, f"block {index} started while block {self._open} is open")
@@ -66,16 +69,16 @@ class AnthropicStreamValidator:
         self._open = index if isinstance(index, int) else None
         self._next_index += 1
 
-    def _on_content_block_delta(self, position: int, data: dict[str, object]) -> None:
+    def _on_content_block_delta(self, position: int, data: JSONObject) -> None:
         if data.get("index") != self._open:
             self._violate(position, f"delta for block {data.get('index')} while open block is {self._open}")
 
-    def _on_content_block_stop(self, position: int, data: dict[str, object]) -> None:
+    def _on_content_block_stop(self, position: int, data: JSONObject) -> None:
         if data.get("index") != self._open:
             self._violate(position, f"stop for block {data.get('index')} while open block is {self._open}")
         self._open = None
 
-    def _on_message_delta(self, position: int, data: dict[str, object]) -> None:
+    def _on_message_delta(self, position: int, data: JSONObject) -> None:
         if self._open is not None:
             self._violate(position, f"message_delta while block {self._open} is open")
         delta = data.get("delta")
@@ -84,7 +87,7 @@ class AnthropicStreamValidator:
             self._violate(position, "stop_reason tool_use but no tool_use block was served")
         self._delta_seen = True
 
-    def _on_message_stop(self, position: int, data: dict[str, object]) -> None:
+    def _on_message_stop(self, position: int, data: JSONObject) -> None:
         if not self._delta_seen:
             self._violate(position, "message_stop without message_delta")
         self._stopped = True

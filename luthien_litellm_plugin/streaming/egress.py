@@ -10,6 +10,7 @@ these rules requires a change.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from litellm.types.utils import (
     ChatCompletionDeltaCustomToolCall,
@@ -34,6 +35,21 @@ from luthien_litellm_plugin.streaming.chunks import (
 
 DeltaToolCall = ChatCompletionDeltaToolCall | ChatCompletionDeltaCustomToolCall
 EmitObserver = Callable[[ModelResponseStream], None]
+
+
+class Egress(Protocol):
+    """Where policies put chunks; it owns the client wire's rules (see `EgressStream`)."""
+
+    template: ModelResponseStream | None
+
+    @property
+    def started(self) -> bool: ...
+
+    async def put(self, chunk: ModelResponseStream) -> None: ...
+
+    def put_nowait(self, chunk: ModelResponseStream) -> None: ...
+
+    def finish(self, upstream_finish_reason: str | None) -> None: ...
 
 
 class EgressStream:

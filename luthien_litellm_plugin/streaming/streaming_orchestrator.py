@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 from litellm.types.utils import ModelResponseStream
 from opentelemetry.trace import Span
@@ -21,8 +22,10 @@ from luthien_litellm_plugin.streaming.channel import Channel
 from luthien_litellm_plugin.streaming.idle_watchdog import IdleWatchdog
 
 Chunk = ModelResponseStream
-PolicyProcessor = Callable[[Channel[Chunk], Channel[Chunk], Callable[[], None]], Awaitable[None]]
-"""`(incoming, outgoing, keepalive)`: reads `incoming` to its end, writes `outgoing`."""
+Out = TypeVar("Out")
+PolicyProcessor = Callable[[Channel[Chunk], Channel[Out], Callable[[], None]], Awaitable[None]]
+"""`(incoming, outgoing, keepalive)`: reads `incoming` to its end, writes `outgoing` (chunks, or
+the bytes of another wire format)."""
 
 DEFAULT_IDLE_TIMEOUT_SECONDS = 30.0
 
@@ -33,13 +36,13 @@ class StreamingOrchestrator:
     async def process(
         self,
         upstream: AsyncIterator[Chunk],
-        policy_processor: PolicyProcessor,
+        policy_processor: PolicyProcessor[Out],
         timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
         span: Span | None = None,
-    ) -> AsyncGenerator[Chunk, None]:
+    ) -> AsyncGenerator[Out, None]:
         """Yield what the processor emits. Raises the upstream's or the processor's error."""
         ingress: Channel[Chunk] = Channel()
-        egress: Channel[Chunk] = Channel()
+        egress: Channel[Out] = Channel()
         watchdog = IdleWatchdog(timeout_seconds, lambda: egress.close(StreamIdleTimeoutError(timeout_seconds)))
         tasks = (
             asyncio.create_task(_read_upstream(upstream, ingress, watchdog.keepalive)),
@@ -73,9 +76,9 @@ async def _read_upstream(
 
 
 async def _run_processor(
-    processor: PolicyProcessor,
+    processor: PolicyProcessor[Out],
     ingress: Channel[Chunk],
-    egress: Channel[Chunk],
+    egress: Channel[Out],
     keepalive: Callable[[], None],
 ) -> None:
     try:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from luthien_litellm_plugin.observability.context import ObservabilityContext
-from luthien_litellm_plugin.streaming.egress import EgressStream
+from luthien_litellm_plugin.streaming.egress import Egress
 from luthien_litellm_plugin.streaming.stream_state import StreamState
 from luthien_litellm_plugin.types import RequestMessage
 
@@ -33,7 +33,7 @@ class StreamingResponseContext:
     transaction_id: str
     final_request: RequestMessage
     ingress_assembler: StreamingChunkAssembler[StreamingResponseContext] | None
-    egress_queue: EgressStream
+    egress_queue: Egress
     scratchpad: dict[str, object]
     observability: ObservabilityContext
     keepalive: Callable[[], None] = field(default=_no_keepalive)

@@ -1,0 +1,84 @@
+"""Anthropic Messages SSE bytes in, normalized chunks out, each remembering its source events.
+
+The policy engine works on LiteLLM `ModelResponseStream` chunks. On `/v1/messages` the
+upstream speaks Anthropic SSE, so each event is parsed incrementally and converted with
+LiteLLM's own Anthropic stream parser (one event → one chunk). `AnthropicWire` keeps, for the
+egress side, which events each chunk came from (by identity: a chunk a policy forwards
+unchanged goes out as the exact upstream bytes) and the message framing events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+
+from litellm.llms.anthropic.chat.handler import ModelResponseIterator
+from litellm.types.utils import ModelResponseStream
+
+from luthien_litellm_plugin.errors import UpstreamStreamError
+from luthien_litellm_plugin.streaming.anthropic_sse import SSEEvent, SSEParser
+from luthien_litellm_plugin.types import JSONObject
+
+FRAMING_EVENTS = frozenset({"message_start", "message_delta", "message_stop"})
+
+
+@dataclass(frozen=True, slots=True)
+class SourceEvent:
+    """An upstream event with its data already parsed (read-only: shared with the chunk's parser)."""
+
+    event: SSEEvent
+    data: JSONObject
+
+
+class AnthropicWire:
+    """What one stream's ingress learned that its egress needs."""
+
+    def __init__(self) -> None:
+        self._sources: dict[int, tuple[ModelResponseStream, SourceEvent]] = {}
+        self.framing: dict[str, SSEEvent] = {}
+        """The upstream's `message_start`, `message_delta` and `message_stop` events, by type."""
+
+    def remember(self, chunk: ModelResponseStream, source: SourceEvent) -> None:
+        # The chunk is kept alongside its id so the id cannot be reused while remembered.
+        self._sources[id(chunk)] = (chunk, source)
+        if source.event.event in FRAMING_EVENTS:
+            self.framing[source.event.event] = source.event
+
+    def source_of(self, chunk: ModelResponseStream) -> SourceEvent | None:
+        """The upstream event `chunk` was made from, if it is that very upstream chunk."""
+        found = self._sources.get(id(chunk))
+        if found is None or found[0] is not chunk:
+            return None
+        return found[1]
+
+
+class AnthropicIngress:
+    """Turns an upstream of Anthropic SSE bytes (cut anywhere) into normalized chunks."""
+
+    def __init__(self, wire: AnthropicWire) -> None:
+        self.wire = wire
+        self._parser = SSEParser()
+        self._converter = ModelResponseIterator(streaming_response=None, sync_stream=False)
+
+    async def chunks(self, upstream: AsyncIterator[bytes]) -> AsyncGenerator[ModelResponseStream, None]:
+        """Yield one chunk per upstream event. An upstream `error` event raises `UpstreamStreamError`."""
+        try:
+            async for item in upstream:
+                for event in self._parser.feed(_as_bytes(item)):
+                    yield self.convert(event)
+        finally:
+            aclose = getattr(upstream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    def convert(self, event: SSEEvent) -> ModelResponseStream:
+        data = event.json()
+        if event.event == "error":
+            raise UpstreamStreamError.from_anthropic_event(data)
+        chunk = self._converter.chunk_parser(data)
+        self.wire.remember(chunk, SourceEvent(event, data))
+        return chunk
+
+
+def _as_bytes(item: bytes | str) -> bytes:
+    return item if isinstance(item, bytes) else item.encode()

@@ -1,0 +1,188 @@
+"""Anthropic Messages streams through the engine: byte-exact passthrough and the wire rules."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from luthien_litellm_plugin.errors import PolicyBlockedError, UpstreamStreamError
+from luthien_litellm_plugin.llm.replay_client import ReplayLLMClient
+from luthien_litellm_plugin.observability.events import InMemoryEventSink
+from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
+from luthien_litellm_plugin.orchestration.policy_orchestrator import PolicyOrchestrator
+from luthien_litellm_plugin.policies.all_caps import AllCapsPolicy
+from luthien_litellm_plugin.policies.block_tools import BlockToolsOptions, BlockToolsPolicy
+from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
+from luthien_litellm_plugin.policies.policy import Policy
+from luthien_litellm_plugin.policies.simple_policy import SimplePolicy
+from luthien_litellm_plugin.policies.string_replacement import StringReplacementOptions, StringReplacementPolicy
+from luthien_litellm_plugin.types import RequestMessage, ToolCall
+from tests.anthropic_streams import (
+    accumulate,
+    cut,
+    items,
+    messages_request,
+    parse,
+    serve_anthropic,
+    text_of,
+    tool_uses,
+    upstream_events,
+)
+from tests.fakes.scenarios import BASH, LEAD_IN, TEXT, THINKING, THINKING_SIGNATURE, WEATHER
+from tests.streams import SPAN
+
+SCENARIOS = ("text", "tool_calls", "parallel_tool_calls", "tool_only", "thinking", "redacted_thinking", "max_tokens")
+
+
+def orchestrator(policy: Policy, sink: InMemoryEventSink | None = None) -> PolicyOrchestrator:
+    return create_default_orchestrator(policy, ReplayLLMClient(), db_pool=sink)
+
+
+def block_tools(*tools: str) -> BlockToolsPolicy:
+    return BlockToolsPolicy(BlockToolsOptions(tools=list(tools)))
+
+
+def stop_reason(body: bytes) -> object:
+    [delta] = [e.json() for e in parse(body) if e.event == "message_delta"]
+    return delta["delta"]["stop_reason"]  # type: ignore[index,call-overload]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_passthrough_is_byte_exact(scenario: str) -> None:
+    events = upstream_events(scenario)
+    body = await serve_anthropic(orchestrator(PassthroughPolicy()), cut(events))
+    assert body == b"".join(events)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_simple_policy_that_changes_nothing_is_byte_exact(scenario: str) -> None:
+    events = upstream_events(scenario)
+    body = await serve_anthropic(orchestrator(block_tools("nothing_matches")), cut(events))
+    assert body == b"".join(events)
+
+
+async def test_all_caps_on_a_stream_without_text_is_byte_exact() -> None:
+    events = upstream_events("tool_only")
+    body = await serve_anthropic(orchestrator(AllCapsPolicy()), cut(events))
+    assert body == b"".join(events)
+
+
+async def test_all_caps_upper_cases_text_and_leaves_thinking_untouched() -> None:
+    events = upstream_events("thinking")
+    body = await serve_anthropic(orchestrator(AllCapsPolicy()), cut(events))
+    message = accumulate(body)
+    assert text_of(message) == TEXT.upper()
+    [thinking] = [block for block in message.content if block.type == "thinking"]
+    assert (thinking.thinking, thinking.signature) == (THINKING, THINKING_SIGNATURE)
+    thinking_events = [e for e in events if b'"index":0' in e]
+    assert all(raw in body for raw in thinking_events), "thinking events must pass byte for byte"
+
+
+async def test_all_caps_keeps_redacted_thinking_and_usage() -> None:
+    events = upstream_events("redacted_thinking")
+    body = await serve_anthropic(orchestrator(AllCapsPolicy()), cut(events))
+    message = accumulate(body)
+    assert [block.type for block in message.content] == ["redacted_thinking", "text"]
+    assert text_of(message) == TEXT.upper()
+    assert message.usage.cache_read_input_tokens == 1024
+    assert message.usage.cache_creation_input_tokens == 128
+    assert events[0] in body and events[-2] in body  # message_start and message_delta (usage) untouched
+
+
+async def test_block_tools_replaces_the_blocked_call_with_text_and_keeps_the_rest() -> None:
+    body = await serve_anthropic(orchestrator(block_tools("bash")), cut(upstream_events("parallel_tool_calls")))
+    message = accumulate(body)
+    assert [block.type for block in message.content] == ["text", "tool_use", "text", "tool_use"]
+    names = [name for name, _ in tool_uses(message)]
+    assert names == ["get_weather", "get_time"]
+    assert "bash" in message.content[2].text  # type: ignore[union-attr]
+    assert stop_reason(body) == "tool_use"
+    assert tool_uses(message)[0][1] == json.loads(WEATHER.arguments)
+
+
+async def test_stop_reason_becomes_end_turn_when_every_tool_use_is_removed() -> None:
+    body = await serve_anthropic(orchestrator(block_tools("get_weather", "bash")), cut(upstream_events("tool_only")))
+    message = accumulate(body)
+    assert tool_uses(message) == []
+    assert stop_reason(body) == "end_turn"
+    assert message.stop_reason == "end_turn"
+
+
+async def test_max_tokens_stop_reason_is_preserved_through_a_rewrite() -> None:
+    body = await serve_anthropic(orchestrator(AllCapsPolicy()), cut(upstream_events("max_tokens")))
+    assert stop_reason(body) == "max_tokens"
+
+
+async def test_string_replacement_streams_replaced_text() -> None:
+    options = StringReplacementOptions.model_validate({"replacements": [{"from": "fox", "to": "cat"}]})
+    body = await serve_anthropic(orchestrator(StringReplacementPolicy(options)), cut(upstream_events("text")))
+    assert text_of(accumulate(body)) == TEXT.replace("fox", "cat")
+
+
+class ToolToText(SimplePolicy):
+    async def on_response_tool_call(self, tool_call: ToolCall, request: RequestMessage) -> ToolCall | str | None:
+        return f"[{tool_call.name} withheld]"
+
+
+class RenameTool(SimplePolicy):
+    async def on_response_tool_call(self, tool_call: ToolCall, request: RequestMessage) -> ToolCall | str | None:
+        return tool_call.model_copy(update={"name": "safe_" + tool_call.name, "arguments": '{"x": 1}'})
+
+
+async def test_text_replacing_a_tool_call_goes_into_a_text_block() -> None:
+    body = await serve_anthropic(orchestrator(ToolToText()), cut(upstream_events("tool_calls")))
+    message = accumulate(body)
+    assert [block.type for block in message.content] == ["text", "text"]
+    assert text_of(message) == LEAD_IN + "[get_weather withheld]"
+    assert message.stop_reason == "end_turn"
+
+
+async def test_a_modified_tool_call_is_served_as_a_new_tool_use_block() -> None:
+    body = await serve_anthropic(orchestrator(RenameTool()), cut(upstream_events("tool_only")))
+    message = accumulate(body)
+    assert tool_uses(message) == [("safe_get_weather", {"x": 1}), ("safe_bash", {"x": 1})]
+    assert message.stop_reason == "tool_use"
+
+
+class BlockOnBash(SimplePolicy):
+    async def on_response_tool_call(self, tool_call: ToolCall, request: RequestMessage) -> ToolCall | str | None:
+        if tool_call.name == BASH.name:
+            self.block("no shell")
+        return tool_call
+
+
+async def test_a_block_before_anything_was_served_sends_no_byte() -> None:
+    served: list[bytes] = []
+    sink = InMemoryEventSink()
+    policy = BlockOnBash()
+    orch = orchestrator(policy, sink)
+
+    final = await orch.process_request(messages_request(), "t", SPAN)
+    with pytest.raises(PolicyBlockedError):
+        async for item in orch.stream_anthropic_response(items(cut(upstream_events("tool_only"))), "t", SPAN, final):
+            served.append(item)
+    # the weather call was decided first, so it went out; the stream was then refused
+    assert served, "weather tool_use is served before bash is decided"
+    completed = [e for e in sink.events if e.event_type == "transaction.completed"]
+    assert [e.payload["status"] for e in completed] == ["blocked"]
+
+
+async def test_upstream_error_event_raises_with_its_type_and_is_recorded() -> None:
+    sink = InMemoryEventSink()
+    with pytest.raises(UpstreamStreamError) as raised:
+        await serve_anthropic(orchestrator(PassthroughPolicy(), sink), cut(upstream_events("error_event")))
+    assert raised.value.error_type == "overloaded_error"
+    completed = [e for e in sink.events if e.event_type == "transaction.completed"]
+    assert [e.payload["status"] for e in completed] == ["error"]
+
+
+async def test_recorded_original_and_final_are_what_was_received_and_served() -> None:
+    sink = InMemoryEventSink()
+    await serve_anthropic(orchestrator(AllCapsPolicy(), sink), cut(upstream_events("tool_calls")))
+    [recorded] = [e for e in sink.events if e.event_type == "transaction.streaming_response_recorded"]
+    original, final = (recorded.payload[key]["choices"][0] for key in ("original_response", "final_response"))  # type: ignore[index]
+    assert original["message"]["content"] == LEAD_IN and final["message"]["content"] == LEAD_IN.upper()
+    assert original["finish_reason"] == final["finish_reason"] == "tool_calls"
+    assert [c["function"]["name"] for c in final["message"]["tool_calls"]] == ["get_weather"]
+    assert not [e for e in sink.events if e.event_type == "stream.protocol_violation"]
