@@ -15,6 +15,7 @@ from luthien_litellm_plugin.errors import LuthienError, PolicyError, TerminalSta
 from luthien_litellm_plugin.llm.client import LLMClient
 from luthien_litellm_plugin.observability.context import ObservabilityContext
 from luthien_litellm_plugin.observability.transaction_recorder import TransactionRecorder
+from luthien_litellm_plugin.orchestration import anthropic_message
 from luthien_litellm_plugin.orchestration.transaction import Transaction
 from luthien_litellm_plugin.policies.policy import Policy, PolicyContext
 from luthien_litellm_plugin.streaming.anthropic_egress import AnthropicEgress
@@ -32,7 +33,7 @@ from luthien_litellm_plugin.streaming.streaming_orchestrator import (
     StreamingOrchestrator,
 )
 from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
-from luthien_litellm_plugin.types import RequestMessage
+from luthien_litellm_plugin.types import JSONObject, RequestMessage
 
 Chunk = ModelResponseStream
 T = TypeVar("T")
@@ -180,6 +181,14 @@ class PolicyOrchestrator:
         await transaction.recorder.finalize_non_streaming(response, final)
         await self.finish(transaction_id, "success")
         return final
+
+    async def apply_anthropic_message(
+        self, message: JSONObject, transaction_id: str, span: Span, request: RequestMessage | None = None
+    ) -> JSONObject:
+        """Pass a complete Anthropic Messages response through the policy; unchanged → `message` itself."""
+        original = anthropic_message.to_model_response(message)
+        final = await self.apply_full_response(original, transaction_id, span, request)
+        return anthropic_message.apply_changes(message, original, final)
 
     async def finish(self, transaction_id: str, status: TerminalStatus, error: str | None = None) -> None:
         """Record the terminal status and forget the transaction. Later calls are ignored."""

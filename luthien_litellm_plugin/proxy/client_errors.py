@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi import HTTPException
 
-from luthien_litellm_plugin.errors import LuthienError, PolicyBlockedError
+from luthien_litellm_plugin.errors import (
+    LuthienError,
+    PolicyBlockedError,
+    StreamIdleTimeoutError,
+    UpstreamStreamError,
+)
 
 
 class StreamError(Exception):
@@ -31,3 +38,21 @@ def http_error(error: LuthienError) -> HTTPException:
 
 def stream_error(error: LuthienError) -> StreamError:
     return StreamError(error.status_code, error.message)
+
+
+def anthropic_error_event(error: Exception) -> bytes:
+    """An Anthropic `event: error` frame, for a failure after the stream started."""
+    message = error.message if isinstance(error, LuthienError) else f"{type(error).__name__}: {error}"
+    data = {"type": "error", "error": {"type": anthropic_error_type(error), "message": message}}
+    return f"event: error\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def anthropic_error_type(error: Exception) -> str:
+    """The Anthropic error type matching an engine error (an upstream's own type is kept)."""
+    if isinstance(error, UpstreamStreamError):
+        return error.error_type
+    if isinstance(error, PolicyBlockedError):
+        return "permission_error"
+    if isinstance(error, StreamIdleTimeoutError):
+        return "timeout_error"
+    return "api_error"

@@ -22,18 +22,20 @@ from luthien_litellm_plugin.observability.transaction_recorder import DefaultTra
 from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
 from luthien_litellm_plugin.orchestration.policy_orchestrator import PolicyOrchestrator
 from luthien_litellm_plugin.proxy import request_data
-from luthien_litellm_plugin.proxy.client_errors import http_error, stream_error
+from luthien_litellm_plugin.proxy.client_errors import anthropic_error_event, http_error, stream_error
 from luthien_litellm_plugin.proxy.settings import PluginConfig
 from luthien_litellm_plugin.proxy.unused_llm_client import ProxyOwnsTheCall
 
 CHAT_CALL_TYPES = frozenset({"acompletion", "completion"})
+MESSAGES_CALL_TYPES = frozenset({"anthropic_messages"})
+"""`/v1/messages`: Anthropic-format requests, SSE bytes while streaming, message dicts otherwise."""
 TRANSACTION_HEADER = "x-luthien-transaction-id"
 
 _tracer = trace.get_tracer("luthien_litellm_plugin")
 
 
 class LuthienCallback(CustomLogger):
-    """Runs the policy chosen for each model group over `/chat/completions` traffic."""
+    """Runs the policy chosen for each model group over `/chat/completions` and `/v1/messages`."""
 
     def __init__(self, config: PluginConfig, model_policies: dict[str, str], sink: EventSink | None = None) -> None:
         super().__init__()
@@ -54,11 +56,11 @@ class LuthienCallback(CustomLogger):
     async def async_pre_call_hook(
         self, user_api_key_dict: UserAPIKeyAuth, cache: object, data: dict, call_type: str
     ) -> dict:
-        if call_type not in CHAT_CALL_TYPES:
+        if call_type not in CHAT_CALL_TYPES and call_type not in MESSAGES_CALL_TYPES:
             return data
         transaction_id = uuid.uuid4().hex
         policy = self.policy_for(str(data.get("model")))
-        request_data.mark(data, transaction_id, policy)
+        request_data.mark(data, transaction_id, policy, "messages" if call_type in MESSAGES_CALL_TYPES else "chat")
         span = _tracer.start_span("luthien.transaction", attributes={"luthien.policy": policy})
         self._spans[transaction_id] = span
         original = request_data.client_request(data)
@@ -77,17 +79,27 @@ class LuthienCallback(CustomLogger):
 
     # ----- responses -----
 
-    async def async_post_call_streaming_iterator_hook(
-        self, user_api_key_dict: UserAPIKeyAuth, response: AsyncIterator[ModelResponseStream], request_data: dict
-    ) -> AsyncGenerator[ModelResponseStream, None]:
+    # LiteLLM annotates items as ModelResponseStream; on /v1/messages they are SSE bytes.
+    async def async_post_call_streaming_iterator_hook(  # type: ignore[override]
+        self,
+        user_api_key_dict: UserAPIKeyAuth,
+        response: AsyncIterator[ModelResponseStream | bytes],
+        request_data: dict,
+    ) -> AsyncGenerator[ModelResponseStream | bytes, None]:
         found = self._open_transaction(request_data)
         if found is None:
             async for item in response:
                 yield item
             return
-        transaction_id, orchestrator = found
-        chunks = orchestrator.stream_response(response, transaction_id, self._span(transaction_id))
+        transaction_id, orchestrator, api = found
+        span = self._span(transaction_id)
         try:
+            if api == "messages":
+                events = orchestrator.stream_anthropic_response(_as_bytes(response), transaction_id, span)
+                async for event in _with_anthropic_error_frame(events):
+                    yield event
+                return
+            chunks = orchestrator.stream_response(_as_chunks(response), transaction_id, span)
             async with contextlib.aclosing(chunks):
                 async for chunk in chunks:
                     yield chunk
@@ -100,11 +112,17 @@ class LuthienCallback(CustomLogger):
         self, data: dict, user_api_key_dict: UserAPIKeyAuth, response: object
     ) -> object:
         found = self._open_transaction(data)
-        if found is None or not isinstance(response, ModelResponse):
+        if found is None:
             return response
-        transaction_id, orchestrator = found
+        transaction_id, orchestrator, _ = found
+        span = self._span(transaction_id)
         try:
-            return await orchestrator.apply_full_response(response, transaction_id, self._span(transaction_id))
+            if isinstance(response, ModelResponse):
+                return await orchestrator.apply_full_response(response, transaction_id, span)
+            if isinstance(response, dict) and response.get("type") == "message":
+                return await orchestrator.apply_anthropic_message(response, transaction_id, span)
+            await orchestrator.finish(transaction_id, "error", f"unexpected response type {type(response).__name__}")
+            return response
         except LuthienError as error:
             raise http_error(error) from error
         finally:
@@ -120,7 +138,7 @@ class LuthienCallback(CustomLogger):
         found = self._open_transaction(request_data)
         if found is None:
             return None
-        transaction_id, orchestrator = found
+        transaction_id, orchestrator, _ = found
         await orchestrator.finish(transaction_id, "error", f"{type(original_exception).__name__}: {original_exception}")
         self._end_span(transaction_id)
         return None
@@ -134,20 +152,19 @@ class LuthienCallback(CustomLogger):
         litellm_call_info: dict[str, object] | None = None,
     ) -> dict[str, str] | None:
         marked = request_data.marks(data)
-        return {TRANSACTION_HEADER: marked[0]} if marked else None
+        return {TRANSACTION_HEADER: marked.transaction_id} if marked else None
 
     # ----- per-request state -----
 
-    def _open_transaction(self, data: dict) -> tuple[str, PolicyOrchestrator] | None:
+    def _open_transaction(self, data: dict) -> tuple[str, PolicyOrchestrator, request_data.Api] | None:
         """Our transaction for this request, if the pre-call hook opened one that is still open."""
         marked = request_data.marks(data)
         if marked is None:
             return None
-        transaction_id, policy = marked
-        orchestrator = self.orchestrators.get(policy)
-        if orchestrator is None or not orchestrator.is_open(transaction_id):
+        orchestrator = self.orchestrators.get(marked.policy)
+        if orchestrator is None or not orchestrator.is_open(marked.transaction_id):
             return None
-        return transaction_id, orchestrator
+        return marked.transaction_id, orchestrator, marked.api
 
     def _span(self, transaction_id: str) -> Span:
         return self._spans.get(transaction_id) or trace.INVALID_SPAN
@@ -156,3 +173,35 @@ class LuthienCallback(CustomLogger):
         span = self._spans.pop(transaction_id, None)
         if span is not None:
             span.end()
+
+
+async def _with_anthropic_error_frame(events: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+    """Ends a started stream that fails with an Anthropic `event: error` frame, never a cut.
+
+    Before the first event the error is raised instead: the client then gets a real HTTP
+    error (LiteLLM sends the status and message of a `StreamError` in Anthropic's format).
+    """
+    started = False
+    async with contextlib.aclosing(events):
+        try:
+            async for event in events:
+                started = True
+                yield event
+        except Exception as error:
+            if not started:
+                raise
+            yield anthropic_error_event(error)
+
+
+async def _as_bytes(items: AsyncIterator[ModelResponseStream | bytes]) -> AsyncGenerator[bytes, None]:
+    async for item in items:
+        if not isinstance(item, bytes):
+            raise TypeError(f"/v1/messages stream item is {type(item).__name__}, expected SSE bytes")
+        yield item
+
+
+async def _as_chunks(items: AsyncIterator[ModelResponseStream | bytes]) -> AsyncGenerator[ModelResponseStream, None]:
+    async for item in items:
+        if not isinstance(item, ModelResponseStream):
+            raise TypeError(f"chat stream item is {type(item).__name__}, expected ModelResponseStream")
+        yield item

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from luthien_litellm_plugin.types import RequestMessage
 
+Api = Literal["chat", "messages"]
+METADATA_KEYS = ("metadata", "litellm_metadata")
 TRANSACTION_KEY = "luthien_transaction_id"
+API_KEY = "luthien_api"
 POLICY_KEY = "luthien_policy"
 _INTERNAL_BODY_KEYS = frozenset({"metadata", "litellm_metadata", "litellm_call_id", "secret_fields"})
 
@@ -30,25 +36,43 @@ def apply_request(data: dict[str, object], original: RequestMessage, final: Requ
         data.pop(key, None)
 
 
-def mark(data: dict[str, object], transaction_id: str, policy: str) -> None:
-    """Record our transaction id and policy in LiteLLM's metadata (never sent upstream).
+@dataclass(frozen=True)
+class Marks:
+    transaction_id: str
+    policy: str
+    api: Api
 
-    Always overwrites: a client-sent `metadata` is merged into the same dict.
+
+def mark(data: dict[str, object], transaction_id: str, policy: str, api: Api = "chat") -> None:
+    """Record our transaction id, policy and API in LiteLLM's metadata (never sent upstream).
+
+    LiteLLM keeps its metadata in `metadata` for chat and in `litellm_metadata` for
+    `/v1/messages` (where `metadata` is an Anthropic field sent upstream). Always overwrites,
+    and clears our keys from the other dict: a client-sent `metadata` is merged into these
+    dicts, and must not name a transaction.
     """
-    metadata = data.get("metadata")
+    for key in METADATA_KEYS:
+        metadata = data.get(key)
+        if isinstance(metadata, dict):
+            metadata.pop(TRANSACTION_KEY, None)
+            metadata.pop(POLICY_KEY, None)
+    metadata_key = "litellm_metadata" if api == "messages" else "metadata"
+    metadata = data.get(metadata_key)
     if not isinstance(metadata, dict):
         metadata = {}
-        data["metadata"] = metadata
+        data[metadata_key] = metadata
     metadata[TRANSACTION_KEY] = transaction_id
     metadata[POLICY_KEY] = policy
+    metadata[API_KEY] = api
 
 
-def marks(data: dict[str, object]) -> tuple[str, str] | None:
-    """(transaction id, policy name) set by `mark`, if any."""
-    metadata = data.get("metadata")
-    if not isinstance(metadata, dict):
-        return None
-    transaction_id, policy = metadata.get(TRANSACTION_KEY), metadata.get(POLICY_KEY)
-    if isinstance(transaction_id, str) and isinstance(policy, str):
-        return transaction_id, policy
+def marks(data: dict[str, object]) -> Marks | None:
+    """What `mark` recorded, if anything."""
+    for key in METADATA_KEYS:
+        metadata = data.get(key)
+        if not isinstance(metadata, dict):
+            continue
+        transaction_id, policy, api = metadata.get(TRANSACTION_KEY), metadata.get(POLICY_KEY), metadata.get(API_KEY)
+        if isinstance(transaction_id, str) and isinstance(policy, str):
+            return Marks(transaction_id, policy, "messages" if api == "messages" else "chat")
     return None
