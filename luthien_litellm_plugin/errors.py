@@ -58,6 +58,19 @@ class UnsupportedStreamError(LuthienError, ValueError):
     status_code = 400
 
 
+_ANTHROPIC_STATUS_CODES = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
 class UpstreamStreamError(LuthienError):
     """The upstream reported an error in the middle of its stream (an Anthropic `error` event)."""
 
@@ -65,6 +78,7 @@ class UpstreamStreamError(LuthienError):
         super().__init__(f"Upstream error ({error_type}): {message}")
         self.error_type = error_type
         self.upstream_message = message
+        self.status_code = _ANTHROPIC_STATUS_CODES.get(error_type, 500)
 
     @classmethod
     def from_anthropic_event(cls, data: Mapping[str, object]) -> UpstreamStreamError:

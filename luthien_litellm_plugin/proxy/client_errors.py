@@ -42,7 +42,12 @@ def stream_error(error: LuthienError) -> StreamError:
 
 def anthropic_error_event(error: Exception) -> bytes:
     """An Anthropic `event: error` frame, for a failure after the stream started."""
-    message = error.message if isinstance(error, LuthienError) else f"{type(error).__name__}: {error}"
+    if isinstance(error, UpstreamStreamError):
+        message = error.upstream_message  # the upstream's own words, as a direct client would see them
+    elif isinstance(error, LuthienError):
+        message = error.message
+    else:
+        message = f"{type(error).__name__}: {error}"
     data = {"type": "error", "error": {"type": anthropic_error_type(error), "message": message}}
     return f"event: error\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
