@@ -2,7 +2,9 @@
 
 Streams a long LiteLLM-produced response (its mock provider: real `ModelResponseStream`
 chunks, no network) through `PolicyOrchestrator.stream_response` and subtracts the cost of
-merely iterating the same chunks. Run: `.venv/bin/python bench/stream_overhead.py`.
+merely iterating the same chunks. The `/v1/messages` arms do the same with an Anthropic SSE
+stream of as many events (bytes cut in 1 KB reads) through `stream_anthropic_response`.
+Run: `.venv/bin/python bench/stream_overhead.py`.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from luthien_litellm_plugin.policies.all_caps import AllCapsPolicy
 from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
 from luthien_litellm_plugin.policies.policy import Policy
 from luthien_litellm_plugin.policies.simple_policy import SimplePolicy
-from luthien_litellm_plugin.types import RequestMessage
+from luthien_litellm_plugin.streaming.anthropic_egress import encode_event
+from luthien_litellm_plugin.types import JSONObject, RequestMessage
 
 TEXT_CHARS = 6_000  # LiteLLM's mock streams 3 characters a chunk → ~2,000 chunks
 ROUNDS = 15
+TEXT_BLOCK: JSONObject = {"type": "text", "text": ""}
 
 
 class DiscardingSink:
@@ -66,6 +70,48 @@ async def through_policy(chunks: Sequence[ModelResponseStream], policy: Policy) 
     return time.perf_counter() - start
 
 
+def anthropic_reads(events: int) -> list[bytes]:
+    """An Anthropic SSE text stream with `events` text deltas, cut into 1 KB reads like TCP."""
+    words = ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog.", ""]
+    message = {"id": "msg_bench", "type": "message", "role": "assistant", "model": "claude", "content": []}
+    start = {**message, "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 9, "output_tokens": 1}}
+    parts = [
+        encode_event("message_start", {"type": "message_start", "message": start}),
+        encode_event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": TEXT_BLOCK}),
+    ]
+    for i in range(events):
+        delta = {"type": "text_delta", "text": words[i % len(words)] + " "}
+        parts.append(encode_event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}))
+    parts.append(encode_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
+    stop = {"stop_reason": "end_turn", "stop_sequence": None}
+    parts.append(encode_event("message_delta", {"type": "message_delta", "delta": stop, "usage": {"output_tokens": 9}}))
+    parts.append(encode_event("message_stop", {"type": "message_stop"}))
+    body = b"".join(parts)
+    return [body[i : i + 1024] for i in range(0, len(body), 1024)]
+
+
+async def iterate_bytes(reads: Sequence[bytes]) -> AsyncIterator[bytes]:
+    for read in reads:
+        yield read
+
+
+async def anthropic_baseline(reads: Sequence[bytes]) -> float:
+    start = time.perf_counter()
+    async for _ in iterate_bytes(reads):
+        pass
+    return time.perf_counter() - start
+
+
+async def anthropic_through_policy(reads: Sequence[bytes], policy: Policy) -> float:
+    orchestrator = create_default_orchestrator(policy, ReplayLLMClient(), db_pool=DiscardingSink())
+    request = RequestMessage(model="claude", messages=[{"role": "user", "content": "hi"}], stream=True)
+    final = await orchestrator.process_request(request, "bench", INVALID_SPAN)
+    start = time.perf_counter()
+    async for _ in orchestrator.stream_anthropic_response(iterate_bytes(reads), "bench", INVALID_SPAN, final):
+        pass
+    return time.perf_counter() - start
+
+
 async def main() -> None:
     chunks = await litellm_chunks()
     arms: dict[str, Callable[[], Policy]] = {
@@ -79,12 +125,24 @@ async def main() -> None:
         base.append(await baseline(chunks))
         for name, make in arms.items():
             samples[name].append(await through_policy(chunks, make()))
-    base_us = statistics.median(base) / len(chunks) * 1e6
+    reads = anthropic_reads(len(chunks))
+    anthropic_samples: dict[str, list[float]] = {name: [] for name in arms}
+    anthropic_base: list[float] = []
+    for _ in range(ROUNDS):
+        anthropic_base.append(await anthropic_baseline(reads))
+        for name, make in arms.items():
+            anthropic_samples[name].append(await anthropic_through_policy(reads, make()))
     print(f"{len(chunks)} LiteLLM chunks per stream, {ROUNDS} rounds, median; default recorder (events discarded)")
-    print(f"{'arm':40} {'µs/chunk':>10} {'total ms':>10}")
+    report("/v1/chat/completions", "µs/chunk", samples, base, len(chunks))
+    report("/v1/messages (Anthropic SSE bytes)", "µs/event", anthropic_samples, anthropic_base, len(chunks) + 5)
+
+
+def report(title: str, unit: str, samples: dict[str, list[float]], base: list[float], count: int) -> None:
+    base_us = statistics.median(base) / count * 1e6
+    print(f"\n{title}\n{'arm':40} {unit:>10} {'total ms':>10}")
     for name, values in samples.items():
-        per_chunk = statistics.median(values) / len(chunks) * 1e6 - base_us
-        print(f"{name:40} {per_chunk:10.2f} {statistics.median(values) * 1e3:10.1f}")
+        per_item = statistics.median(values) / count * 1e6 - base_us
+        print(f"{name:40} {per_item:10.2f} {statistics.median(values) * 1e3:10.1f}")
 
 
 if __name__ == "__main__":
