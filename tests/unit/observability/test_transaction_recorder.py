@@ -6,6 +6,8 @@ from luthien_litellm_plugin.observability import events
 from luthien_litellm_plugin.observability.context import DefaultObservabilityContext
 from luthien_litellm_plugin.observability.events import InMemoryEventSink
 from luthien_litellm_plugin.observability.transaction_recorder import DefaultTransactionRecorder
+from luthien_litellm_plugin.streaming.anthropic_sse import SSEEvent
+from luthien_litellm_plugin.streaming.anthropic_validator import AnthropicStreamValidator
 from luthien_litellm_plugin.types import RequestMessage
 from tests.streams import SPAN, chunk, usage_chunk
 
@@ -93,6 +95,21 @@ async def test_a_malformed_served_stream_is_recorded_as_protocol_violation() -> 
     assert violation.payload["violations"] == [
         "chunk 0: first chunk has no role",
         "chunk 1: stream ended without finish_reason",
+    ]
+
+
+async def test_a_wire_validator_replaces_the_chunk_checks_for_another_format() -> None:
+    rec, sink = recorder()
+    validator = AnthropicStreamValidator()
+    rec.check_served_stream_with(validator)
+    rec.add_egress_chunk(chunk("no role first: fine, Anthropic streams are checked on the wire"))
+    validator.check(SSEEvent("content_block_start", '{"type":"content_block_start","index":0}', b""))
+    await rec.finalize_streaming()
+    await rec.record_completion("success")
+    [violation] = sink.of_type(events.STREAM_PROTOCOL_VIOLATION)
+    assert violation.payload["violations"] == [
+        "event 0: content_block_start before message_start",
+        "event 1: stream ended without message_stop",
     ]
 
 
