@@ -61,11 +61,17 @@ class AnthropicIngress:
         self._converter = ModelResponseIterator(streaming_response=None, sync_stream=False)
 
     async def chunks(self, upstream: AsyncIterator[bytes]) -> AsyncGenerator[ModelResponseStream, None]:
-        """Yield one chunk per upstream event. An upstream `error` event raises `UpstreamStreamError`."""
+        """Yield one chunk per upstream event.
+
+        Raises `UpstreamStreamError` for an upstream `error` event, and for a stream that ends
+        before `message_stop` (a truncated response must not be served as a complete one).
+        """
         try:
             async for item in upstream:
                 for event in self._parser.feed(_as_bytes(item)):
                     yield self.convert(event)
+            if "message_stop" not in self.wire.framing:
+                raise UpstreamStreamError("api_error", "the upstream stream ended before message_stop")
         finally:
             aclose = getattr(upstream, "aclose", None)
             if aclose is not None:

@@ -186,3 +186,27 @@ async def test_recorded_original_and_final_are_what_was_received_and_served() ->
     assert original["finish_reason"] == final["finish_reason"] == "tool_calls"
     assert [c["function"]["name"] for c in final["message"]["tool_calls"]] == ["get_weather"]
     assert not [e for e in sink.events if e.event_type == "stream.protocol_violation"]
+
+
+async def test_a_stream_cut_before_message_stop_is_an_error_not_a_complete_response() -> None:
+    sink = InMemoryEventSink()
+    events = upstream_events("text")
+    with pytest.raises(UpstreamStreamError, match="before message_stop"):
+        await serve_anthropic(orchestrator(PassthroughPolicy(), sink), cut(events[:-3]))
+    completed = [e for e in sink.events if e.event_type == "transaction.completed"]
+    assert [e.payload["status"] for e in completed] == ["error"]
+
+
+class DropWeather(SimplePolicy):
+    async def on_response_tool_call(self, tool_call: ToolCall, request: RequestMessage) -> ToolCall | str | None:
+        return None if tool_call.name == WEATHER.name else tool_call
+
+
+async def test_blocks_after_a_dropped_one_are_renumbered_and_otherwise_unchanged() -> None:
+    events = upstream_events("parallel_tool_calls")
+    body = await serve_anthropic(orchestrator(DropWeather()), cut(events))
+    message = accumulate(body)
+    assert [name for name, _ in tool_uses(message)] == ["bash", "get_time"]
+    upstream_bash = [json.loads(e.data) for e in parse(b"".join(events)) if json.loads(e.data).get("index") == 2]
+    served_bash = [json.loads(e.data) for e in parse(body) if json.loads(e.data).get("index") == 1]
+    assert served_bash == [{**event, "index": 1} for event in upstream_bash]
