@@ -59,6 +59,7 @@ class AnthropicIngress:
         self.wire = wire
         self._parser = SSEParser()
         self._converter = ModelResponseIterator(streaming_response=None, sync_stream=False)
+        self._text_template: ModelResponseStream | None = None
 
     async def chunks(self, upstream: AsyncIterator[bytes]) -> AsyncGenerator[ModelResponseStream, None]:
         """Yield one chunk per upstream event.
@@ -81,9 +82,39 @@ class AnthropicIngress:
         data = event.json()
         if event.event == "error":
             raise UpstreamStreamError.from_anthropic_event(data)
-        chunk = self._converter.chunk_parser(data)
+        text = _text_delta(data)
+        if text is not None and self._text_template is not None:
+            chunk = _with_content(self._text_template, text)
+        else:
+            chunk = self._converter.chunk_parser(data)
+            if text is not None:
+                self._text_template = chunk
         self.wire.remember(chunk, SourceEvent(event, data))
         return chunk
+
+
+def _text_delta(data: JSONObject) -> str | None:
+    """The text of a `text_delta` event (the bulk of most streams), else None."""
+    if data.get("type") != "content_block_delta":
+        return None
+    delta = data.get("delta")
+    if not isinstance(delta, dict) or delta.get("type") != "text_delta":
+        return None
+    text = delta.get("text")
+    return text if isinstance(text, str) else None
+
+
+def _with_content(template: ModelResponseStream, text: str) -> ModelResponseStream:
+    """LiteLLM's chunk for a text delta, copied from the stream's first one with new content.
+
+    LiteLLM builds every text-delta chunk the same way (its converter keeps no state for
+    them), and building one costs ~20 µs against ~6 µs for three shallow copies.
+    """
+    choice = template.choices[0]
+    delta = choice.delta.model_copy(update={"content": text})
+    chunk = template.model_copy(update={"choices": [choice.model_copy(update={"delta": delta})]})
+    chunk._hidden_params = {}  # not shared with the template
+    return chunk
 
 
 def _as_bytes(item: bytes | str) -> bytes:
