@@ -84,6 +84,8 @@ class DefaultTransactionRecorder(TransactionRecorder):
         self.observability = observability
         self.policy_name = policy_name
         self.call_id = call_id
+        self.api: str | None = None
+        """The client-facing API (`chat`, `messages`), when a proxy says so."""
         self.ingress = ResponseReconstructor()
         self.egress = ResponseReconstructor()
         self._chunk_validator = EgressValidator()
@@ -108,6 +110,7 @@ class DefaultTransactionRecorder(TransactionRecorder):
                 "model": original.model,
                 "policy": self.policy_name,
                 "call_id": self.call_id,
+                "api": self.api,
                 "is_streaming": self._is_streaming,
                 "started_at": self._started_at,
                 "original_request": _json(original.model_dump(exclude_none=True)),

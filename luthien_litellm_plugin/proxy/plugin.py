@@ -60,8 +60,9 @@ class LuthienCallback(CustomLogger):
             return data
         transaction_id = uuid.uuid4().hex
         policy = self.policy_for(str(data.get("model")))
-        request_data.mark(data, transaction_id, policy, "messages" if call_type in MESSAGES_CALL_TYPES else "chat")
-        span = _tracer.start_span("luthien.transaction", attributes={"luthien.policy": policy})
+        api: request_data.Api = "messages" if call_type in MESSAGES_CALL_TYPES else "chat"
+        request_data.mark(data, transaction_id, policy, api)
+        span = _tracer.start_span("luthien.transaction", attributes={"luthien.policy": policy, "luthien.api": api})
         self._spans[transaction_id] = span
         original = request_data.client_request(data)
         orchestrator = self.orchestrators[policy]
@@ -69,6 +70,7 @@ class LuthienCallback(CustomLogger):
         if isinstance(recorder, DefaultTransactionRecorder):
             call_id = data.get("litellm_call_id")  # client-settable: a reference, never our key
             recorder.call_id = call_id if isinstance(call_id, str) else None
+            recorder.api = api
         try:
             final = await orchestrator.process_request(original, transaction_id, span)
         except LuthienError as error:

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from luthien_litellm_plugin.observability.events import TRANSACTION_REQUEST_RECORDED
 from luthien_litellm_plugin.proxy.client_errors import StreamError
 from luthien_litellm_plugin.streaming.anthropic_validator import validate_anthropic_stream
 from tests.anthropic_streams import accumulate, cut, items, parse, text_of, upstream_events
@@ -57,6 +58,8 @@ async def test_streamed_messages_run_the_policy_over_sse_bytes() -> None:
     assert validate_anthropic_stream(parse(body)) == []
     assert text_of(accumulate(body)) == TEXT.upper()
     assert statuses(sink) == ["success"]
+    [recorded_request] = sink.of_type(TRANSACTION_REQUEST_RECORDED)
+    assert recorded_request.payload["api"] == "messages"
     assert_clean(callback)
 
 
