@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from luthien_litellm_plugin.storage.jsonl import read_events
+from tests.fakes.server import FakeUpstream
 from tests.fakes.upstream import Upstream, free_port, running_upstream
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,7 +44,7 @@ class Proxy:
     base_url: str
     master_key: str
     events_file: Path
-    upstream: Upstream
+    upstream: Upstream | FakeUpstream
     log: Path
 
     @property
@@ -128,8 +129,13 @@ def model_list(upstream: Upstream) -> list[dict[str, object]]:
 
 
 def write_config(path: Path, upstream: Upstream) -> None:
+    write_proxy_config(path, model_list(upstream))
+
+
+def write_proxy_config(path: Path, models: list[dict[str, object]]) -> None:
+    """A proxy config with the plugin, `POLICIES`, no retries and a 2 s idle timeout."""
     config = {
-        "model_list": model_list(upstream),
+        "model_list": models,
         "litellm_settings": {"callbacks": ["luthien_litellm_plugin.callback"], "num_retries": 0, "request_timeout": 30},
         "router_settings": {"num_retries": 0, "disable_cooldowns": True},
         "callback_settings": {
@@ -140,7 +146,11 @@ def write_config(path: Path, upstream: Upstream) -> None:
 
 
 def start_proxy(
-    config: Path, events_file: Path, log: Path, extra_args: tuple[str, ...] = ()
+    config: Path,
+    events_file: Path,
+    log: Path,
+    extra_args: tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str, str]:
     """Start `litellm --config` on a free 127.0.0.1 port; returns (process, base url, master key)."""
     port = free_port()
@@ -155,6 +165,7 @@ def start_proxy(
         "LUTHIEN_REDIS_URL": E2E_REDIS_URL,
         "PYTHONPATH": str(REPO),
         "PYTHONFAULTHANDLER": "1",  # a crash of the proxy process leaves its Python stacks in the log
+        **(extra_env or {}),
     }
     env.pop("DATABASE_URL", None)
     command = [
