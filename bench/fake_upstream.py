@@ -1,7 +1,9 @@
-"""A fast fake OpenAI upstream for benchmarks: precomputed bytes, no pacing.
+"""A fast fake OpenAI + Anthropic upstream for benchmarks: precomputed bytes, no pacing.
 
-`python -m bench.fake_upstream PORT CHUNKS`. Model `bench-tools` streams text then one tool
-call (`get_weather`, arguments in 10 fragments); any other model streams CHUNKS text chunks.
+`python -m bench.fake_upstream PORT CHUNKS`. `/v1/chat/completions`: model `bench-tools` streams
+text then one tool call (`get_weather`, arguments in 10 fragments); any other model streams CHUNKS
+text chunks. `/v1/messages` (native Anthropic): one text block of CHUNKS `text_delta` events, the
+SSE bytes written in 4 KB pieces that cut events anywhere, as TCP reads arrive.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from starlette.routing import Route
 WORD = "lorem "
 BASE = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1700000000, "model": "bench"}
 ARGUMENTS = '{"location": "Paris", "unit": "celsius", "days": 3}'
+WRITE_SIZE = 4096
+ANTHROPIC_MODEL = "claude-sonnet-4-5"
 
 
 def frame(delta: dict[str, object], finish: str | None = None) -> bytes:
@@ -71,9 +75,55 @@ def full(chunks: int, tools: bool) -> bytes:
     return json.dumps(body).encode()
 
 
+def compact(data: object) -> str:
+    """JSON as Anthropic sends it: no spaces."""
+    return json.dumps(data, separators=(",", ":"))
+
+
+def anthropic_event(data: dict[str, object]) -> bytes:
+    """One Anthropic SSE event: `event: <type>`, compact `data:`, blank line."""
+    return f"event: {data['type']}\ndata: {compact(data)}\n\n".encode()
+
+
+def anthropic_message(chunks: int, done: bool, model: str = ANTHROPIC_MODEL) -> dict[str, object]:
+    """The message object: complete (non-streamed) or as in `message_start` (no content yet)."""
+    return {
+        "id": "msg_bench",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": WORD * chunks}] if done else [],
+        "stop_reason": "end_turn" if done else None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 5, "output_tokens": chunks if done else 1},
+    }
+
+
+def anthropic_stream(chunks: int, model: str = ANTHROPIC_MODEL) -> bytes:
+    """The whole SSE body of a streamed message, `message_start` … `message_stop`."""
+    text: dict[str, object] = {"type": "text_delta", "text": WORD}
+    delta: dict[str, object] = {"type": "content_block_delta", "index": 0, "delta": text}
+    events: list[dict[str, object]] = [
+        {"type": "message_start", "message": anthropic_message(chunks, False, model)},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        *(delta for _ in range(chunks)),
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": chunks},
+        },
+        {"type": "message_stop"},
+    ]
+    return b"".join(anthropic_event(e) for e in events)
+
+
 def app(chunks: int) -> Starlette:
     streams = {False: text_stream(chunks), True: tool_stream()}
     bodies = {False: full(chunks, False), True: full(chunks, True)}
+    sse = anthropic_stream(chunks)
+    writes = [sse[i : i + WRITE_SIZE] for i in range(0, len(sse), WRITE_SIZE)]
+    message = compact(anthropic_message(chunks, True)).encode()
 
     async def completions(request: Request) -> Response:
         body = await request.json()
@@ -87,7 +137,23 @@ def app(chunks: int) -> Starlette:
 
         return StreamingResponse(generate(), media_type="text/event-stream")
 
-    return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+    async def messages(request: Request) -> Response:
+        body = await request.json()
+        if not body.get("stream"):
+            return Response(message, media_type="application/json")
+
+        async def generate():  # type: ignore[no-untyped-def]
+            for write in writes:
+                yield write
+
+        return StreamingResponse(generate(), media_type="text/event-stream")
+
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", completions, methods=["POST"]),
+            Route("/v1/messages", messages, methods=["POST"]),
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -1,17 +1,21 @@
 """What the plugin costs: the plugin's arms against stock LiteLLM Proxy, side by side, one run.
 
-    .venv/bin/python -m bench.proxy_overhead [--rounds 5] [--chunks 50]
+    .venv/bin/python -m bench.proxy_overhead [--rounds 5] [--chunks 50] [--workloads all|chat|messages]
 
-Starts a fast fake OpenAI upstream and one `litellm --config` process per arm on 127.0.0.1:
+Starts a fast fake OpenAI + Anthropic upstream and one `litellm --config` process per arm on 127.0.0.1:
   a stock            LiteLLM, no callbacks
   b passthrough      plugin, passthrough, recording to the SQLite default
   c passthrough+pg   plugin, passthrough, recording to Postgres + Redis
   d all_caps         plugin, SimplePolicy upper-casing (holds each text block)
   e block_tools      plugin, block_tools on a tool-call stream (tool allowed: the check runs, passes)
   f guardrail        stock + LiteLLM's own CustomGuardrail doing the same tool-name check
-Rounds are interleaved (a b c d e f a b c …) so machine drift hits every arm alike. Every
-response is verified. Results: a table of medians with ratios against stock from the same run,
-saved to bench/results/proxy_overhead.json.
+Chat workloads POST `/v1/chat/completions` (model `bench`, or `bench-tools` for a/e/f). The
+`/v1/messages` workloads POST Anthropic-format requests to the text arms a-d (model group
+`bench-messages`: `anthropic/…` on the fake's native Messages endpoint, the proxy hands the plugin
+raw Anthropic SSE bytes). Rounds are interleaved (a b c d e f a b c …) so machine drift hits every
+arm alike. Every response is verified (`/v1/messages` streams the policy leaves alone byte for
+byte). Results: a table of medians with ratios against stock from the same run, saved to
+bench/results/proxy_overhead.json (proxy_overhead_<workloads>.json for a `--workloads` subset).
 """
 
 from __future__ import annotations
@@ -32,8 +36,12 @@ from pathlib import Path
 import httpx
 import yaml
 
+from bench.fake_upstream import ANTHROPIC_MODEL, anthropic_stream
+
 REPO = Path(__file__).resolve().parents[1]
 TICKS = os.sysconf("SC_CLK_TCK")
+MESSAGES_MODEL = "bench-messages"
+ANTHROPIC_VERSION = "2023-06-01"
 
 
 @dataclass
@@ -95,10 +103,12 @@ def free_port() -> int:
 
 def config(arm: Arm, upstream: str) -> dict[str, object]:
     params = {"model": "openai/bench", "api_base": f"{upstream}/v1", "api_key": "sk-bench"}
-    models = [
+    models: list[dict[str, object]] = [
         {"model_name": name, "litellm_params": {**params, "model": f"openai/{name}"}}
         for name in ("bench", "bench-tools")
     ]
+    messages = {"model": f"anthropic/{ANTHROPIC_MODEL}", "api_base": upstream, "api_key": "sk-bench"}
+    models.append({"model_name": MESSAGES_MODEL, "litellm_params": messages})
     result: dict[str, object] = {
         "model_list": models,
         "litellm_settings": {"num_retries": 0},
@@ -204,8 +214,79 @@ async def one(client: httpx.AsyncClient, arm: Arm, key: str, stream: bool, chunk
     return time.perf_counter() - started, first
 
 
-async def workload(arm: Arm, key: str, stream: bool, concurrency: int, requests: int, chunks: int) -> dict[str, float]:
+def expected_messages(arm: Arm, chunks: int) -> tuple[str, bytes | None]:
+    """(expected served text, the exact expected stream bytes or None when the policy changes them).
+
+    The upstream's bytes, except that LiteLLM itself (stock too) names the model group in `message_start`.
+    """
+    text = "lorem " * chunks
+    if arm.key.startswith("d"):
+        return text.upper(), None
+    return text, anthropic_stream(chunks, MESSAGES_MODEL)
+
+
+def sse_events(body: bytes) -> list[dict[str, object]]:
+    """The `data:` payloads of an SSE body, checking each `event:` line names its payload's type."""
+    events: list[dict[str, object]] = []
+    for block in body.decode().split("\n\n"):
+        if not block.strip():
+            continue
+        fields = dict(line.split(": ", 1) for line in block.split("\n"))
+        data = json.loads(fields["data"])
+        assert fields.get("event") == data["type"], block
+        events.append(data)
+    return events
+
+
+async def one_message(
+    client: httpx.AsyncClient, arm: Arm, key: str, stream: bool, chunks: int
+) -> tuple[float, float | None]:
+    """One `/v1/messages` request, verified: (latency, time to the first content_block_delta)."""
+    body = {
+        "model": MESSAGES_MODEL,
+        "max_tokens": 256,
+        "stream": stream,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    headers = {"x-api-key": key, "anthropic-version": ANTHROPIC_VERSION}
+    want_text, want_bytes = expected_messages(arm, chunks)
+    started = time.perf_counter()
+    if not stream:
+        response = await client.post(f"{arm.url}/v1/messages", json=body, headers=headers)
+        elapsed = time.perf_counter() - started
+        assert response.status_code == 200, response.text
+        message = response.json()
+        assert message["type"] == "message" and message["stop_reason"] == "end_turn", message
+        assert "".join(b["text"] for b in message["content"] if b["type"] == "text") == want_text, (arm.key, message)
+        return elapsed, None
+    first: float | None = None
+    received = bytearray()
+    marker = b"event: content_block_delta"
+    async with client.stream("POST", f"{arm.url}/v1/messages", json=body, headers=headers) as response:
+        assert response.status_code == 200, await response.aread()
+        async for piece in response.aiter_bytes():
+            received += piece
+            if first is None and marker in received[-len(piece) - len(marker) :]:
+                first = time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    events = sse_events(bytes(received))
+    text = "".join(
+        str(e["delta"]["text"])  # type: ignore[index]
+        for e in events
+        if e["type"] == "content_block_delta" and e["delta"]["type"] == "text_delta"  # type: ignore[index]
+    )
+    assert text == want_text, (arm.key, text[:80])
+    assert events[0]["type"] == "message_start" and events[-1]["type"] == "message_stop", (arm.key, events[-1])
+    assert want_bytes is None or bytes(received) == want_bytes, (arm.key, bytes(received[:200]))
+    return elapsed, first
+
+
+async def workload(
+    arm: Arm, key: str, endpoint: str, stream: bool, concurrency: int, requests: int, chunks: int
+) -> dict[str, float]:
+    """`requests` requests to one arm's `endpoint` ("chat" or "messages") from `concurrency` workers."""
     assert arm.process is not None
+    request = one_message if endpoint == "messages" else one
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         cpu_before = cpu_seconds(arm.process.pid)
@@ -216,7 +297,7 @@ async def workload(arm: Arm, key: str, stream: bool, concurrency: int, requests:
         async def worker() -> None:
             while queue:
                 queue.pop()
-                results.append(await one(client, arm, key, stream, chunks))
+                results.append(await request(client, arm, key, stream, chunks))
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
@@ -232,22 +313,39 @@ async def workload(arm: Arm, key: str, stream: bool, concurrency: int, requests:
     }
 
 
-WORKLOADS = {  # name: (stream, concurrency, requests)
-    "stream c16": (True, 16, 160),
-    "non-stream c16": (False, 16, 160),
-    "stream sequential": (True, 1, 30),
+WORKLOADS = {  # name: (endpoint, stream, concurrency, requests)
+    "stream c16": ("chat", True, 16, 160),
+    "non-stream c16": ("chat", False, 16, 160),
+    "stream sequential": ("chat", True, 1, 30),
+    "messages stream c16": ("messages", True, 16, 160),
+    "messages non-stream c16": ("messages", False, 16, 160),
+    "messages stream sequential": ("messages", True, 1, 30),
 }
 
 
-async def run(rounds: int, chunks: int, all_arms: list[Arm], key: str) -> dict[str, dict[str, list[dict[str, float]]]]:
-    samples: dict[str, dict[str, list[dict[str, float]]]] = {w: {a.key: [] for a in all_arms} for w in WORKLOADS}
-    for arm in all_arms:  # warm up every arm once
-        await workload(arm, key, True, 4, 8, chunks)
-        await workload(arm, key, False, 4, 8, chunks)
+def takes_part(arm: Arm, endpoint: str) -> bool:
+    """Chat workloads run on every arm; `/v1/messages` ones on the text arms (a-d)."""
+    return endpoint == "chat" or arm.model == "bench"
+
+
+async def run(
+    rounds: int, chunks: int, all_arms: list[Arm], key: str, workloads: dict[str, tuple[str, bool, int, int]]
+) -> dict[str, dict[str, list[dict[str, float]]]]:
+    """Warm every arm up, then `rounds` interleaved rounds of every workload on every arm it applies to."""
+    samples: dict[str, dict[str, list[dict[str, float]]]] = {
+        name: {a.key: [] for a in all_arms if takes_part(a, endpoint)} for name, (endpoint, *_) in workloads.items()
+    }
+    for endpoint in sorted({endpoint for endpoint, *_ in workloads.values()}):
+        for arm in all_arms:  # warm up every arm once
+            if takes_part(arm, endpoint):
+                await workload(arm, key, endpoint, True, 4, 8, chunks)
+                await workload(arm, key, endpoint, False, 4, 8, chunks)
     for round_number in range(rounds):
-        for name, (stream, concurrency, requests) in WORKLOADS.items():
+        for name, (endpoint, stream, concurrency, requests) in workloads.items():
             for arm in all_arms:
-                samples[name][arm.key].append(await workload(arm, key, stream, concurrency, requests, chunks))
+                if takes_part(arm, endpoint):
+                    result = await workload(arm, key, endpoint, stream, concurrency, requests, chunks)
+                    samples[name][arm.key].append(result)
         print(f"round {round_number + 1}/{rounds} done", file=sys.stderr)
     return samples
 
@@ -287,7 +385,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--chunks", type=int, default=50)
+    parser.add_argument(
+        "--workloads",
+        choices=("all", "chat", "messages"),
+        default="all",
+        help="/v1/chat/completions, /v1/messages or both (default)",
+    )
     args = parser.parse_args()
+    workloads = {name: spec for name, spec in WORKLOADS.items() if args.workloads in ("all", spec[0])}
     key = f"sk-bench-{secrets.token_hex(8)}"
     with tempfile.TemporaryDirectory() as temporary:
         directory = Path(temporary)
@@ -295,7 +400,7 @@ def main() -> None:
         upstream = subprocess.Popen(
             [sys.executable, "-m", "bench.fake_upstream", str(upstream_port), str(args.chunks)], cwd=REPO
         )
-        all_arms = arms(directory)
+        all_arms = [a for a in arms(directory) if any(takes_part(a, spec[0]) for spec in workloads.values())]
         processes: dict[str, Arm] = {}
         try:
             wait_ready(f"http://127.0.0.1:{upstream_port}", upstream, "/v1/chat/completions")
@@ -316,7 +421,7 @@ def main() -> None:
             for arm in processes.values():
                 assert arm.process is not None
                 wait_ready(arm.url, arm.process)
-            samples = asyncio.run(run(args.rounds, args.chunks, all_arms, key))
+            samples = asyncio.run(run(args.rounds, args.chunks, all_arms, key, workloads))
         finally:
             for arm in processes.values():
                 if arm.process is not None:
@@ -328,8 +433,11 @@ def main() -> None:
     print_table(table)
     results = REPO / "bench" / "results"
     results.mkdir(exist_ok=True)
-    (results / "proxy_overhead.json").write_text(
-        json.dumps({"chunks": args.chunks, "rounds": args.rounds, "medians": table}, indent=2)
+    name = "proxy_overhead.json" if args.workloads == "all" else f"proxy_overhead_{args.workloads}.json"
+    (results / name).write_text(
+        json.dumps(
+            {"chunks": args.chunks, "rounds": args.rounds, "workloads": args.workloads, "medians": table}, indent=2
+        )
     )
 
 
