@@ -114,7 +114,11 @@ class PolicyOrchestrator:
         self, upstream: AsyncIterator[Chunk], transaction_id: str, span: Span, request: RequestMessage | None = None
     ) -> AsyncGenerator[Chunk, None]:
         """Run an upstream stream through the policy. Records the transaction however it ends."""
-        chunks = self._stream(upstream, transaction_id, span, request, _openai_egress)
+
+        def run(processor: PolicyProcessor[Chunk]) -> AsyncGenerator[Chunk, None]:
+            return self.streaming_orchestrator.process(upstream, processor, self.stream_idle_timeout_seconds, span)
+
+        chunks = self._stream(run, transaction_id, span, request, _openai_egress)
         async with contextlib.aclosing(chunks):
             async for chunk in chunks:
                 yield chunk
@@ -124,25 +128,29 @@ class PolicyOrchestrator:
     ) -> AsyncGenerator[bytes, None]:
         """Run an Anthropic Messages SSE stream (bytes cut anywhere) through the policy.
 
-        Yields one SSE event per item. Upstream events the policy forwards unchanged go out as
-        the exact upstream bytes.
+        Upstream events the policy forwards unchanged go out as the exact upstream bytes. The
+        events of one upstream read are processed together and leave as one item.
         """
         wire = AnthropicWire()
-        chunks = AnthropicIngress(wire).chunks(upstream)
+        batches = AnthropicIngress(wire).batches(upstream)
+
+        def run(processor: PolicyProcessor[bytes]) -> AsyncGenerator[bytes, None]:
+            timeout = self.stream_idle_timeout_seconds
+            return self.streaming_orchestrator.process_batches(batches, processor, b"".join, timeout)
 
         def egress(out: Channel[bytes], observe: EmitObserver, recorder: TransactionRecorder) -> AnthropicEgress:
             validator = AnthropicStreamValidator()
             recorder.check_served_stream_with(validator)
             return AnthropicEgress(out, observe, wire, validator)
 
-        events = self._stream(chunks, transaction_id, span, request, egress)
+        events = self._stream(run, transaction_id, span, request, egress)
         async with contextlib.aclosing(events):
             async for event in events:
                 yield event
 
     async def _stream(
         self,
-        upstream: AsyncIterator[Chunk],
+        run: Callable[[PolicyProcessor[Out]], AsyncGenerator[Out, None]],
         transaction_id: str,
         span: Span,
         request: RequestMessage | None,
@@ -153,7 +161,7 @@ class PolicyOrchestrator:
         error_text: str | None = "client disconnected"
         try:
             processor = self._policy_processor(transaction, request or transaction.final_request, egress_factory)
-            items = self.streaming_orchestrator.process(upstream, processor, self.stream_idle_timeout_seconds, span)
+            items = run(processor)
             async with contextlib.aclosing(items):
                 async for item in items:
                     yield item

@@ -61,16 +61,25 @@ class AnthropicIngress:
         self._converter = ModelResponseIterator(streaming_response=None, sync_stream=False)
         self._text_template: ModelResponseStream | None = None
 
-    async def chunks(self, upstream: AsyncIterator[bytes]) -> AsyncGenerator[ModelResponseStream, None]:
-        """Yield one chunk per upstream event.
+    async def batches(self, upstream: AsyncIterator[bytes]) -> AsyncGenerator[list[ModelResponseStream], None]:
+        """One list per upstream read: a chunk for each event the read completed (reads that
+        complete none yield nothing).
 
         Raises `UpstreamStreamError` for an upstream `error` event, and for a stream that ends
         before `message_stop` (a truncated response must not be served as a complete one).
         """
         try:
             async for item in upstream:
+                batch: list[ModelResponseStream] = []
                 for event in self._parser.feed(_as_bytes(item)):
-                    yield self.convert(event)
+                    try:
+                        batch.append(self.convert(event))
+                    except Exception:
+                        if batch:
+                            yield batch  # the events before the failing one are served first
+                        raise
+                if batch:
+                    yield batch
             if "message_stop" not in self.wire.framing:
                 raise UpstreamStreamError("api_error", "the upstream stream ended before message_stop")
         finally:

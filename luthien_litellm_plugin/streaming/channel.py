@@ -64,6 +64,18 @@ class Channel(Generic[T]):
                 self._waiter = None
         return self._items.popleft()
 
+    async def receive_available(self) -> list[T]:
+        """Every item sent so far (waiting for the first); `[]` at a clean end, the close error
+        after an erroring end (once the items sent before it were received)."""
+        try:
+            first = await self.receive()
+        except StopAsyncIteration:
+            return []
+        items = [first]
+        while self._items:
+            items.append(self._items.popleft())
+        return items
+
     def __aiter__(self) -> Channel[T]:
         return self
 

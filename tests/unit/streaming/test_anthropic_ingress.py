@@ -13,7 +13,7 @@ from tests.anthropic_streams import cut, items, parse, upstream_events
 async def test_chunks_equal_litellms_own_conversion_event_by_event(scenario: str) -> None:
     events = upstream_events(scenario)
     wire = AnthropicWire()
-    chunks = [chunk async for chunk in AnthropicIngress(wire).chunks(items(cut(events)))]
+    chunks = [chunk async for batch in AnthropicIngress(wire).batches(items(cut(events))) for chunk in batch]
     converter = ModelResponseIterator(streaming_response=None, sync_stream=False)
     expected = [converter.chunk_parser(event.json()) for event in parse(b"".join(events))]
     assert len(chunks) == len(expected) == len(events)
@@ -25,5 +25,7 @@ async def test_chunks_equal_litellms_own_conversion_event_by_event(scenario: str
 
 async def test_a_copied_chunk_is_not_a_source_chunk() -> None:
     wire = AnthropicWire()
-    chunks = [chunk async for chunk in AnthropicIngress(wire).chunks(items(upstream_events("text")))]
+    chunks = [
+        chunk async for batch in AnthropicIngress(wire).batches(items(upstream_events("text"))) for chunk in batch
+    ]
     assert wire.source_of(chunks[3].model_copy()) is None

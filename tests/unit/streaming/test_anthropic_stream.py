@@ -17,6 +17,7 @@ from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
 from luthien_litellm_plugin.policies.policy import Policy
 from luthien_litellm_plugin.policies.simple_policy import SimplePolicy
 from luthien_litellm_plugin.policies.string_replacement import StringReplacementOptions, StringReplacementPolicy
+from luthien_litellm_plugin.streaming.anthropic_sse import SSEParser
 from luthien_litellm_plugin.types import RequestMessage, ToolCall
 from tests.anthropic_streams import (
     accumulate,
@@ -53,6 +54,18 @@ async def test_passthrough_is_byte_exact(scenario: str) -> None:
     events = upstream_events(scenario)
     body = await serve_anthropic(orchestrator(PassthroughPolicy()), cut(events))
     assert body == b"".join(events)
+
+
+async def test_the_events_of_one_upstream_read_leave_as_one_item() -> None:
+    events = upstream_events("parallel_tool_calls")
+    reads = cut(events)
+    orch = orchestrator(PassthroughPolicy())
+    final = await orch.process_request(messages_request(), "t", SPAN)
+    served = [item async for item in orch.stream_anthropic_response(items(reads), "t", SPAN, final)]
+    assert b"".join(served) == b"".join(events)
+    parser = SSEParser()
+    reads_completing_events = sum(1 for read in reads if parser.feed(read))
+    assert len(served) <= reads_completing_events + 1 < len(events)  # + the closing message_delta/stop
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -175,6 +188,17 @@ async def test_upstream_error_event_raises_with_its_type_and_is_recorded() -> No
     assert raised.value.error_type == "overloaded_error"
     completed = [e for e in sink.events if e.event_type == "transaction.completed"]
     assert [e.payload["status"] for e in completed] == ["error"]
+
+
+async def test_events_before_an_error_event_in_the_same_read_are_still_served() -> None:
+    events = upstream_events("error_event")
+    orch = orchestrator(PassthroughPolicy())
+    final = await orch.process_request(messages_request(), "t", SPAN)
+    served: list[bytes] = []
+    with pytest.raises(UpstreamStreamError):
+        async for item in orch.stream_anthropic_response(items([b"".join(events)]), "t", SPAN, final):
+            served.append(item)
+    assert b"".join(served) == b"".join(events[:-1])  # everything up to the error event itself
 
 
 async def test_recorded_original_and_final_are_what_was_received_and_served() -> None:

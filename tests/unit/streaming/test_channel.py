@@ -37,3 +37,21 @@ async def test_send_after_close_fails_and_second_close_is_ignored() -> None:
     with pytest.raises(ClosedChannelError):
         channel.send_nowait(1)
     assert [item async for item in channel] == []
+
+
+async def test_receive_available_takes_everything_sent_then_the_end_or_the_error() -> None:
+    channel: Channel[int] = Channel()
+    channel.send_nowait(1)
+    channel.send_nowait(2)
+    assert await channel.receive_available() == [1, 2]
+    waiting = asyncio.ensure_future(channel.receive_available())
+    await asyncio.sleep(0)  # let the receiver start waiting
+    assert not waiting.done()
+    channel.send_nowait(3)
+    channel.close(ValueError("upstream broke"))
+    assert await waiting == [3]
+    with pytest.raises(ValueError, match="upstream broke"):
+        await channel.receive_available()
+    clean: Channel[int] = Channel()
+    clean.close()
+    assert await clean.receive_available() == []
