@@ -254,7 +254,7 @@ async def one_message(
     if not stream:
         response = await client.post(f"{arm.url}/v1/messages", json=body, headers=headers)
         elapsed = time.perf_counter() - started
-        assert response.status_code == 200, response.text
+        assert response.status_code == 200, (arm.key, response.text)
         message = response.json()
         assert message["type"] == "message" and message["stop_reason"] == "end_turn", message
         assert "".join(b["text"] for b in message["content"] if b["type"] == "text") == want_text, (arm.key, message)
@@ -263,7 +263,7 @@ async def one_message(
     received = bytearray()
     marker = b"event: content_block_delta"
     async with client.stream("POST", f"{arm.url}/v1/messages", json=body, headers=headers) as response:
-        assert response.status_code == 200, await response.aread()
+        assert response.status_code == 200, (arm.key, await response.aread())
         async for piece in response.aiter_bytes():
             received += piece
             if first is None and marker in received[-len(piece) - len(marker) :]:
