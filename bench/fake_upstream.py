@@ -157,4 +157,14 @@ def app(chunks: int) -> Starlette:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app(int(sys.argv[2])), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+    # Idle keep-alive connections stay open longer than the proxies' HTTP clients keep them
+    # pooled (aiohttp: 15 s), while other arms run: with uvicorn's 5 s default, a proxy sometimes
+    # reused a connection the server had just closed ("Can not write request body").
+    uvicorn.run(
+        app(int(sys.argv[2])),
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=120,
+    )

@@ -75,6 +75,9 @@ class FakeUpstream:
             lifespan="off",
             http="h11",
             timeout_graceful_shutdown=3,
+            # Longer than the proxies keep idle connections pooled (aiohttp: 15 s): with uvicorn's
+            # 5 s default a proxy can reuse a connection the fake just closed.
+            timeout_keep_alive=120,
         )
         self._server = _Server(config)
         self._thread = threading.Thread(target=self._serve, name=f"fake-upstream-{self.port}", daemon=True)

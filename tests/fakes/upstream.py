@@ -171,7 +171,13 @@ def running_upstream() -> Iterator[Upstream]:
             Route(path, app_logic.chat, methods=["POST"]) for path in ("/v1/chat/completions", "/chat/completions")
         ] + [Route("/v1/messages", app_logic.messages, methods=["POST"])]
         server = uvicorn.Server(
-            uvicorn.Config(Starlette(routes=routes), host="127.0.0.1", port=port, log_level="warning")
+            uvicorn.Config(
+                Starlette(routes=routes),
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                timeout_keep_alive=120,  # longer than the proxies pool idle connections (see server.py)
+            )
         )
         state.update(loop=loop, stop=stop, server=server)
         loop_ready.set()
