@@ -234,3 +234,75 @@ async def test_blocks_after_a_dropped_one_are_renumbered_and_otherwise_unchanged
     upstream_bash = [json.loads(e.data) for e in parse(b"".join(events)) if json.loads(e.data).get("index") == 2]
     served_bash = [json.loads(e.data) for e in parse(body) if json.loads(e.data).get("index") == 1]
     assert served_bash == [{**event, "index": 1} for event in upstream_bash]
+
+
+def _event(kind: str, data: dict[str, object]) -> bytes:
+    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def server_tool_stream() -> list[bytes]:
+    """A web-search answer: server_tool_use, web_search_tool_result, then text with a citation."""
+    start = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-test", "content": []}
+    usage = {"input_tokens": 10, "output_tokens": 1, "server_tool_use": {"web_search_requests": 1}}
+    search = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}
+    result = {
+        "type": "web_search_tool_result",
+        "tool_use_id": "srvtoolu_1",
+        "content": [{"type": "web_search_result", "url": "https://example.com", "title": "Example"}],
+    }
+    citation = {"type": "web_search_result_location", "url": "https://example.com", "cited_text": "x"}
+    return [
+        _event("message_start", {"type": "message_start", "message": {**start, "usage": usage}}),
+        _event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": search}),
+        _event(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"q'}},
+        ),
+        _event(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "input_json_delta", "partial_json": '":"x"}'},
+            },
+        ),
+        _event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        _event("content_block_start", {"type": "content_block_start", "index": 1, "content_block": result}),
+        _event("content_block_stop", {"type": "content_block_stop", "index": 1}),
+        _event(
+            "content_block_start",
+            {"type": "content_block_start", "index": 2, "content_block": {"type": "text", "text": ""}},
+        ),
+        _event(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 2, "delta": {"type": "citations_delta", "citation": citation}},
+        ),
+        _event(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 2, "delta": {"type": "text_delta", "text": "Found it."}},
+        ),
+        _event("content_block_stop", {"type": "content_block_stop", "index": 2}),
+        _event(
+            "message_delta",
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": usage},
+        ),
+        _event("message_stop", {"type": "message_stop"}),
+    ]
+
+
+@pytest.mark.parametrize("policy", [PassthroughPolicy, lambda: block_tools("bash")], ids=["passthrough", "simple"])
+async def test_block_types_the_engine_does_not_model_pass_byte_exact(policy: type[Policy]) -> None:
+    events = server_tool_stream()
+    body = await serve_anthropic(orchestrator(policy()), cut(events))
+    assert body == b"".join(events)
+    message = accumulate(body)
+    assert [block.type for block in message.content] == ["server_tool_use", "web_search_tool_result", "text"]
+
+
+async def test_all_caps_keeps_server_tool_blocks_and_citations_around_the_changed_text() -> None:
+    events = server_tool_stream()
+    body = await serve_anthropic(orchestrator(AllCapsPolicy()), cut(events))
+    message = accumulate(body)
+    assert [block.type for block in message.content] == ["server_tool_use", "web_search_tool_result", "text"]
+    assert text_of(message) == "FOUND IT."
+    assert all(raw in body for raw in events[:7]), "server tool blocks pass byte for byte"
