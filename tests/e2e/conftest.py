@@ -100,7 +100,8 @@ def completed(events: list[dict[str, object]]) -> dict[str, object]:
     return payload
 
 
-def model_list(upstream: Upstream) -> list[dict[str, object]]:
+def model_list(upstream: Upstream | FakeUpstream) -> list[dict[str, object]]:
+    """`openai-<policy>` and `anthropic-<policy>` groups for every policy in `POLICIES`, on `upstream`."""
     models: list[dict[str, object]] = []
     for policy in POLICIES:
         models.append(

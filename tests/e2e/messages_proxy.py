@@ -19,14 +19,12 @@ import httpx2
 import pytest
 
 from luthien_litellm_plugin.storage.jsonl import read_events
-from tests.e2e.conftest import POLICIES, Proxy, start_proxy, stop_proxy, write_proxy_config
+from tests.e2e.conftest import Proxy, model_list, start_proxy, stop_proxy, write_proxy_config
 from tests.fakes.common import RecordedRequest, dumps
 from tests.fakes.scenarios import last_user_text
 from tests.fakes.server import FakeUpstream
 
 UPSTREAM_KEY = "sk-upstream-secret"
-ANTHROPIC_MODEL = "claude-sonnet-4-5"
-OPENAI_MODEL = "gpt-4o"
 CHAT_COMPLETIONS_FOR_MESSAGES = "LITELLM_USE_CHAT_COMPLETIONS_URL_FOR_ANTHROPIC_MESSAGES"
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -76,40 +74,11 @@ class MessagesProxy(Proxy):
         return sum(1 for r in requests[: position + 1] if dumps([r.path, r.body]) == key)
 
 
-def messages_model_list(fake: FakeUpstream) -> list[dict[str, object]]:
-    """`anthropic-<policy>` and `openai-<policy>` groups for every policy, all on the fake."""
-    models: list[dict[str, object]] = []
-    for policy in POLICIES:
-        models.append(
-            {
-                "model_name": f"anthropic-{policy}",
-                "litellm_params": {
-                    "model": f"anthropic/{ANTHROPIC_MODEL}",
-                    "api_base": fake.base_url,
-                    "api_key": UPSTREAM_KEY,
-                },
-                "model_info": {"luthien_policy": policy},
-            }
-        )
-        models.append(
-            {
-                "model_name": f"openai-{policy}",
-                "litellm_params": {
-                    "model": f"openai/{OPENAI_MODEL}",
-                    "api_base": f"{fake.base_url}/v1",
-                    "api_key": UPSTREAM_KEY,
-                },
-                "model_info": {"luthien_policy": policy},
-            }
-        )
-    return models
-
-
 @contextmanager
 def running_messages_proxy(directory: Path, fake: FakeUpstream) -> Iterator[MessagesProxy]:
     """A started proxy whose `/v1/messages` on OpenAI models goes to the fake's chat/completions."""
     config = directory / "litellm_config.yaml"
-    write_proxy_config(config, messages_model_list(fake))
+    write_proxy_config(config, model_list(fake))
     events_file = directory / "events.jsonl"
     log = directory / "proxy.log"
     env = {CHAT_COMPLETIONS_FOR_MESSAGES: "true"}
