@@ -88,9 +88,8 @@ class DefaultTransactionRecorder(TransactionRecorder):
         """The client-facing API (`chat`, `messages`), when a proxy says so."""
         self.ingress = ResponseReconstructor()
         self.egress = ResponseReconstructor()
-        self._chunk_validator = EgressValidator()
+        self._chunk_validator: EgressValidator | None = EgressValidator()
         self._validator: ServedStreamValidator = self._chunk_validator
-        self._check_chunks = True
         self._model = ""
         self._is_streaming = False
         self._usage: JSONObject | None = None
@@ -127,12 +126,12 @@ class DefaultTransactionRecorder(TransactionRecorder):
         if self._first_byte is None:
             self._first_byte = time.perf_counter()
         self.egress.add(chunk)
-        if self._check_chunks:
+        if self._chunk_validator is not None:
             self._chunk_validator.check(chunk)
 
     def check_served_stream_with(self, validator: ServedStreamValidator) -> None:
         self._validator = validator
-        self._check_chunks = False
+        self._chunk_validator = None
 
     async def finalize_streaming(self) -> None:
         self._is_streaming = True

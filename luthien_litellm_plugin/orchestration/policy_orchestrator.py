@@ -110,7 +110,7 @@ class PolicyOrchestrator:
 
     # ----- responses obtained elsewhere -----
 
-    async def stream_response(
+    def stream_response(
         self, upstream: AsyncIterator[Chunk], transaction_id: str, span: Span, request: RequestMessage | None = None
     ) -> AsyncGenerator[Chunk, None]:
         """Run an upstream stream through the policy. Records the transaction however it ends."""
@@ -118,12 +118,9 @@ class PolicyOrchestrator:
         def run(processor: PolicyProcessor[Chunk]) -> AsyncGenerator[Chunk, None]:
             return self.streaming_orchestrator.process(upstream, processor, self.stream_idle_timeout_seconds, span)
 
-        chunks = self._stream(run, transaction_id, span, request, _openai_egress)
-        async with contextlib.aclosing(chunks):
-            async for chunk in chunks:
-                yield chunk
+        return self._stream(run, transaction_id, span, request, _openai_egress)
 
-    async def stream_anthropic_response(
+    def stream_anthropic_response(
         self, upstream: AsyncIterator[bytes], transaction_id: str, span: Span, request: RequestMessage | None = None
     ) -> AsyncGenerator[bytes, None]:
         """Run an Anthropic Messages SSE stream (bytes cut anywhere) through the policy.
@@ -143,10 +140,7 @@ class PolicyOrchestrator:
             recorder.check_served_stream_with(validator)
             return AnthropicEgress(out, observe, wire, validator)
 
-        events = self._stream(run, transaction_id, span, request, egress)
-        async with contextlib.aclosing(events):
-            async for event in events:
-                yield event
+        return self._stream(run, transaction_id, span, request, egress)
 
     async def _stream(
         self,

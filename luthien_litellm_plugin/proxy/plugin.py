@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
+from typing import cast
 
 from litellm.integrations.custom_logger import CustomLogger
 from litellm.proxy._types import UserAPIKeyAuth
@@ -96,12 +97,17 @@ class LuthienCallback(CustomLogger):
         transaction_id, orchestrator, api = found
         span = self._span(transaction_id)
         try:
+            # What LiteLLM hands the hook depends on the endpoint: SSE bytes on /v1/messages (the
+            # ingress rejects anything else), ModelResponseStream chunks on chat.
             if api == "messages":
-                events = orchestrator.stream_anthropic_response(_as_bytes(response), transaction_id, span)
+                reads = cast(AsyncIterator[bytes], response)
+                events = orchestrator.stream_anthropic_response(reads, transaction_id, span)
                 async for event in _with_anthropic_error_frame(events):
                     yield event
                 return
-            chunks = orchestrator.stream_response(_as_chunks(response), transaction_id, span)
+            chunks = orchestrator.stream_response(
+                cast(AsyncIterator[ModelResponseStream], response), transaction_id, span
+            )
             async with contextlib.aclosing(chunks):
                 async for chunk in chunks:
                     yield chunk
@@ -193,17 +199,3 @@ async def _with_anthropic_error_frame(events: AsyncGenerator[bytes, None]) -> As
             if not started:
                 raise
             yield anthropic_error_event(error)
-
-
-async def _as_bytes(items: AsyncIterator[ModelResponseStream | bytes]) -> AsyncGenerator[bytes, None]:
-    async for item in items:
-        if not isinstance(item, bytes):
-            raise TypeError(f"/v1/messages stream item is {type(item).__name__}, expected SSE bytes")
-        yield item
-
-
-async def _as_chunks(items: AsyncIterator[ModelResponseStream | bytes]) -> AsyncGenerator[ModelResponseStream, None]:
-    async for item in items:
-        if not isinstance(item, ModelResponseStream):
-            raise TypeError(f"chat stream item is {type(item).__name__}, expected ModelResponseStream")
-        yield item

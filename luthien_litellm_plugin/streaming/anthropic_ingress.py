@@ -126,5 +126,9 @@ def _with_content(template: ModelResponseStream, text: str) -> ModelResponseStre
     return chunk
 
 
-def _as_bytes(item: bytes | str) -> bytes:
-    return item if isinstance(item, bytes) else item.encode()
+def _as_bytes(item: object) -> bytes:
+    if isinstance(item, bytes):
+        return item
+    if isinstance(item, str):
+        return item.encode()
+    raise TypeError(f"an Anthropic stream item is {type(item).__name__}, expected SSE bytes")

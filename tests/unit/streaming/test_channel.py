@@ -44,12 +44,14 @@ async def test_receive_available_takes_everything_sent_then_the_end_or_the_error
     channel.send_nowait(1)
     channel.send_nowait(2)
     assert await channel.receive_available() == [1, 2]
-    waiting = asyncio.ensure_future(channel.receive_available())
-    await asyncio.sleep(0)  # let the receiver start waiting
-    assert not waiting.done()
-    channel.send_nowait(3)
-    channel.close(ValueError("upstream broke"))
-    assert await waiting == [3]
+
+    def send_then_fail() -> None:
+        channel.send_nowait(3)
+        channel.close(ValueError("upstream broke"))
+
+    # Runs after `receive_available` has parked on its waiter (the channel is empty).
+    asyncio.get_running_loop().call_soon(send_then_fail)
+    assert await channel.receive_available() == [3]
     with pytest.raises(ValueError, match="upstream broke"):
         await channel.receive_available()
     clean: Channel[int] = Channel()
