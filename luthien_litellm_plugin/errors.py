@@ -31,6 +31,17 @@ class PolicyBlockedError(LuthienError):
         self.reason = reason
 
 
+class RouteRefusedError(LuthienError):
+    """A request the plugin cannot put under its policy: refused before it reaches a model.
+
+    Raised for routes the plugin does not cover, and for a deployment whose policy differs
+    from the one the request was checked under (an alias, a fallback into another group, …).
+    """
+
+    status: TerminalStatus = "blocked"
+    status_code = PolicyBlockedError.status_code  # to a client, a refusal is a block like any other
+
+
 class PolicyError(LuthienError):
     """A policy raised unexpectedly. The engine fails closed: the response ends in this error."""
 

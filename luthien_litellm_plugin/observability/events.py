@@ -19,6 +19,12 @@ TRANSACTION_STREAMING_RESPONSE_RECORDED = "transaction.streaming_response_record
 TRANSACTION_NON_STREAMING_RESPONSE_RECORDED = "transaction.non_streaming_response_recorded"
 TRANSACTION_COMPLETED = "transaction.completed"
 STREAM_PROTOCOL_VIOLATION = "stream.protocol_violation"
+ROUTE_REFUSED = "route.refused"
+"""A request on a route the plugin does not cover (or an ambiguous model name), refused."""
+ROUTE_UNPOLICED = "route.unpoliced"
+"""A request on a route the operator allowed without a policy (`unpoliced_routes`)."""
+DEPLOYMENT_REFUSED = "deployment.refused"
+"""An attempt to call a deployment whose policy differs from the one the request ran under."""
 
 
 @dataclass(frozen=True, slots=True)

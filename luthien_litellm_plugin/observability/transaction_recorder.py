@@ -48,6 +48,9 @@ class TransactionRecorder(ABC):
     async def record_completion(self, status: TerminalStatus, error: str | None = None) -> None:
         """Record the transaction's terminal status. Called exactly once, last."""
 
+    async def record_unprocessed_request(self, request: JSONObject, model: str) -> None:
+        """Record a request that did not run through the policy (refused, or allowed unpoliced)."""
+
     def check_served_stream_with(self, validator: ServedStreamValidator) -> None:
         """Use `validator` (fed by the egress) instead of checking served chunks as OpenAI chunks."""
 
@@ -118,6 +121,25 @@ class DefaultTransactionRecorder(TransactionRecorder):
         )
         self.observability.add_span_attribute("request.model", final.model)
         self.observability.add_span_attribute("request.message_count", len(final.messages))
+
+    async def record_unprocessed_request(self, request: JSONObject, model: str) -> None:
+        self._model = model
+        self._is_streaming = request.get("stream") is True
+        await self.observability.emit_event(
+            events.TRANSACTION_REQUEST_RECORDED,
+            {
+                "original_model": model,
+                "final_model": None,
+                "model": model,
+                "policy": self.policy_name,
+                "call_id": self.call_id,
+                "api": self.api,
+                "is_streaming": self._is_streaming,
+                "started_at": self._started_at,
+                "original_request": request,
+                "final_request": None,
+            },
+        )
 
     def add_ingress_chunk(self, chunk: ModelResponseStream) -> None:
         self.ingress.add(chunk)

@@ -6,10 +6,11 @@ response headers) is defined here, not inherited: LiteLLM ignores inherited ones
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import cast
+from typing import NoReturn, TypeVar, cast
 
 from litellm.integrations.custom_logger import CustomLogger
 from litellm.proxy._types import UserAPIKeyAuth
@@ -17,68 +18,247 @@ from litellm.types.utils import ModelResponse, ModelResponseStream
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from luthien_litellm_plugin.errors import LuthienError
+from luthien_litellm_plugin.errors import LuthienError, RouteRefusedError, TerminalStatus
+from luthien_litellm_plugin.observability import events
 from luthien_litellm_plugin.observability.events import EventSink
 from luthien_litellm_plugin.observability.transaction_recorder import DefaultTransactionRecorder
 from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
 from luthien_litellm_plugin.orchestration.policy_orchestrator import PolicyOrchestrator
-from luthien_litellm_plugin.proxy import request_data
+from luthien_litellm_plugin.orchestration.transaction import Transaction
+from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
+from luthien_litellm_plugin.proxy import binding, request_data
+from luthien_litellm_plugin.proxy.binding import Binding, RoutedDeployment
 from luthien_litellm_plugin.proxy.client_errors import anthropic_error_event, http_error, stream_error
+from luthien_litellm_plugin.proxy.coverage import (
+    COMMA_LIST_CALL_TYPES,
+    COVERED_APIS,
+    PASS_THROUGH_CALL_TYPE,
+    UnpolicedRoutes,
+    request_path,
+)
+from luthien_litellm_plugin.proxy.deployment_policies import DeploymentPolicies
 from luthien_litellm_plugin.proxy.settings import PluginConfig
 from luthien_litellm_plugin.proxy.unused_llm_client import ProxyOwnsTheCall
+from luthien_litellm_plugin.types import JSONObject
 
-CHAT_CALL_TYPES = frozenset({"acompletion", "completion"})
-MESSAGES_CALL_TYPES = frozenset({"anthropic_messages"})
-"""`/v1/messages`: Anthropic-format requests, SSE bytes while streaming, message dicts otherwise."""
+PASSTHROUGH = "passthrough"
+UNPOLICED = "unpoliced"
+"""The `api` mark of a request an operator allowed on an uncovered route: it is recorded, and its
+response passes untouched."""
 TRANSACTION_HEADER = "x-luthien-transaction-id"
+T = TypeVar("T")
+_marks = request_data.marks  # the hooks' `request_data` parameter shadows the module
 
 _tracer = trace.get_tracer("luthien_litellm_plugin")
 
 
 class LuthienCallback(CustomLogger):
-    """Runs the policy chosen for each model group over `/chat/completions` and `/v1/messages`."""
+    """Runs the policy of the serving deployment over every route that reaches a model, or refuses.
+
+    Covered routes (`/chat/completions`, `/v1/messages`) run through the policy engine. Every
+    other route is refused unless the policy that would apply is a passthrough, or the operator
+    allowed it (`unpoliced_routes`). Each router attempt is checked against the deployment it is
+    about to call: a deployment of another policy is never called for the request.
+    """
 
     def __init__(self, config: PluginConfig, model_policies: dict[str, str], sink: EventSink | None = None) -> None:
         super().__init__()
         self.config = config
         self.model_policies = model_policies
-        timeout = config.settings.stream_idle_timeout_seconds
+        settings = config.settings
+        timeout = settings.stream_idle_timeout_seconds
+        policies = {**config.policies, UNPOLICED: PassthroughPolicy().named(UNPOLICED)}
         self.orchestrators: dict[str, PolicyOrchestrator] = {
             name: create_default_orchestrator(policy, ProxyOwnsTheCall(), sink, stream_idle_timeout_seconds=timeout)
-            for name, policy in config.policies.items()
+            for name, policy in policies.items()
         }
+        self.deployments = DeploymentPolicies(model_policies, settings.default_policy, config.policies)
+        self.unpoliced_routes = UnpolicedRoutes(settings.unpoliced_routes)
+        self._policies_in_use = frozenset({*model_policies.values(), settings.default_policy})
         self._spans: dict[str, Span] = {}
 
     def policy_for(self, model: str) -> str:
+        """The policy of a model group (by its configured name)."""
         return self.model_policies.get(model, self.config.settings.default_policy)
+
+    def is_passthrough(self, policy: str) -> bool:
+        return isinstance(self.config.policies.get(policy), PassthroughPolicy)
+
+    def same_policy(self, first: str, second: str) -> bool:
+        return first == second or (self.is_passthrough(first) and self.is_passthrough(second))
 
     # ----- request -----
 
     async def async_pre_call_hook(
         self, user_api_key_dict: UserAPIKeyAuth, cache: object, data: dict, call_type: str
     ) -> dict:
-        if call_type not in CHAT_CALL_TYPES and call_type not in MESSAGES_CALL_TYPES:
+        binding.bind(None)
+        request_data.clear_marks(data)
+        api = COVERED_APIS.get(call_type)
+        if api is None:
+            await self._admit_uncovered(data, call_type)
             return data
+        policy = await self._request_policy(data, call_type, api)
         transaction_id = uuid.uuid4().hex
-        policy = self.policy_for(str(data.get("model")))
-        api: request_data.Api = "messages" if call_type in MESSAGES_CALL_TYPES else "chat"
         request_data.mark(data, transaction_id, policy, api)
-        span = _tracer.start_span("luthien.transaction", attributes={"luthien.policy": policy, "luthien.api": api})
-        self._spans[transaction_id] = span
+        span = self._open_span(transaction_id, policy, api)
         original = request_data.client_request(data)
         orchestrator = self.orchestrators[policy]
-        recorder = orchestrator.transaction(transaction_id, span).recorder
-        if isinstance(recorder, DefaultTransactionRecorder):
-            call_id = data.get("litellm_call_id")  # client-settable: a reference, never our key
-            recorder.call_id = call_id if isinstance(call_id, str) else None
-            recorder.api = api
+        self._describe(orchestrator, transaction_id, span, data, api)
         try:
             final = await orchestrator.process_request(original, transaction_id, span)
         except LuthienError as error:
             self._end_span(transaction_id)
             raise http_error(error) from error
         request_data.apply_request(data, original, final)
+        binding.bind(Binding(transaction_id, policy))
         return data
+
+    async def _request_policy(self, data: dict, call_type: str, api: request_data.Api) -> str:
+        """The one policy of every deployment the router may serve the requested model from."""
+        model = data.get("model")
+        if not isinstance(model, str):
+            return self.config.settings.default_policy
+        policies = self.deployments.of_request(
+            model,
+            comma_list=call_type in COMMA_LIST_CALL_TYPES and "," in model,
+            specific_deployment=data.get("specific_deployment") is True,
+        )
+        if not policies:
+            return self.config.settings.default_policy
+        if len({PASSTHROUGH if self.is_passthrough(policy) else policy for policy in policies}) > 1:
+            reason = (
+                f"model '{model}' can be served by deployments under different policies "
+                f"({', '.join(sorted(policies))}); ask for one model group"
+            )
+            await self._refuse(data, call_type, api, self.config.settings.default_policy, events.ROUTE_REFUSED, reason)
+        return min(policies)
+
+    async def _admit_uncovered(self, data: dict, call_type: str) -> None:
+        """Let a route the engine does not cover through only where no policy would act on it."""
+        path = request_path(data)
+        model = data.get("model")
+        if call_type == PASS_THROUGH_CALL_TYPE or not isinstance(model, str):
+            policies = self._policies_in_use  # the provider or model is not ours to resolve
+        else:
+            found = self.deployments.of_request(model, comma_list=False, specific_deployment=False)
+            policies = found or frozenset({self.config.settings.default_policy})
+        if all(self.is_passthrough(policy) for policy in policies):
+            binding.bind(Binding(None, min(policies)))
+            return
+        route = path or call_type
+        if self.unpoliced_routes.allows(call_type, path):
+            await self._open_unpoliced(data, call_type, route)
+            return
+        policed = ", ".join(sorted(p for p in policies if not self.is_passthrough(p)))
+        reason = (
+            f"route {route} (LiteLLM call type '{call_type}') is not covered by the luthien plugin, and "
+            f"policy {policed} applies here; an operator can allow it in "
+            "callback_settings.luthien.unpoliced_routes"
+        )
+        await self._refuse(data, call_type, "unpoliced", min(policies), events.ROUTE_REFUSED, reason)
+
+    async def _open_unpoliced(self, data: dict, call_type: str, route: str) -> None:
+        transaction_id = uuid.uuid4().hex
+        request_data.mark(data, transaction_id, UNPOLICED, "unpoliced")
+        span = self._open_span(transaction_id, UNPOLICED, "unpoliced")
+        transaction = self._describe(self.orchestrators[UNPOLICED], transaction_id, span, data, "unpoliced")
+        await transaction.recorder.record_unprocessed_request(_client_body(data), _model_of(data))
+        await transaction.observability.emit_event(events.ROUTE_UNPOLICED, {"route": route, "call_type": call_type})
+        binding.bind(Binding(transaction_id, UNPOLICED, unpoliced=True))
+
+    async def _refuse(
+        self, data: dict, call_type: str, api: request_data.Api, policy: str, event_type: str, reason: str
+    ) -> NoReturn:
+        """Record the request as refused (status `blocked`) and raise the client's error."""
+        transaction_id = uuid.uuid4().hex
+        span = self._open_span(transaction_id, policy, api)
+        orchestrator = self.orchestrators[policy]
+        transaction = self._describe(orchestrator, transaction_id, span, data, api)
+        await transaction.recorder.record_unprocessed_request(_client_body(data), _model_of(data))
+        route = request_path(data) or call_type
+        await transaction.observability.emit_event(
+            event_type, {"route": route, "call_type": call_type, "policy": policy, "reason": reason}
+        )
+        error = RouteRefusedError(f"Refused by luthien: {reason}")
+        await orchestrator.finish(transaction_id, "blocked", error.message)
+        self._end_span(transaction_id)
+        raise http_error(error)
+
+    def _describe(
+        self, orchestrator: PolicyOrchestrator, transaction_id: str, span: Span, data: dict, api: str
+    ) -> Transaction:
+        transaction = orchestrator.transaction(transaction_id, span)
+        recorder = transaction.recorder
+        if isinstance(recorder, DefaultTransactionRecorder):
+            call_id = data.get("litellm_call_id")  # client-settable: a reference, never our key
+            recorder.call_id = call_id if isinstance(call_id, str) else None
+            recorder.api = api
+        return transaction
+
+    # ----- deployments: every router attempt, fallbacks included -----
+
+    async def async_pre_call_check(self, deployment: dict, parent_otel_span: Span | None) -> dict | None:
+        """The router is about to call `deployment`: it must have the policy the request ran under."""
+        policy = self.deployments.of_deployment(deployment)
+        model_info = deployment.get("model_info")
+        deployment_id = str(model_info.get("id")) if isinstance(model_info, dict) else ""
+        group = str(deployment.get("model_name"))
+        binding.routed(RoutedDeployment(deployment_id, group, policy))
+        bound = binding.current()
+        if bound is None:
+            if self.is_passthrough(policy):
+                return None
+            reason = (
+                f"deployment '{deployment_id}' of model group '{group}' uses policy '{policy}', and this call "
+                "did not come through a route the luthien plugin covers"
+            )
+        elif bound.unpoliced or self.same_policy(bound.policy, policy):
+            return None
+        else:
+            reason = (
+                f"deployment '{deployment_id}' of model group '{group}' uses policy '{policy}', but this "
+                f"request was checked under policy '{bound.policy}'"
+            )
+            await self._note_refused_deployment(bound, deployment_id, group, policy, reason)
+        raise RouteRefusedError(f"Refused by luthien: {reason}")
+
+    async def async_pre_call_deployment_hook(self, kwargs: dict, call_type: object) -> dict | None:
+        """A provider call is about to be made: refuse one that no router attempt vouched for.
+
+        The router reports each deployment it calls (`async_pre_call_check`). A model call made
+        for one of our requests without that (LiteLLM calling a model outside its router) is
+        served by no configured deployment, so the default policy is what applies to it.
+        """
+        bound = binding.current()
+        if bound is None or bound.unpoliced or binding.current_deployment() is not None:
+            return None
+        default = self.config.settings.default_policy
+        if self.same_policy(bound.policy, default):
+            return None
+        model = kwargs.get("model")
+        reason = (
+            f"a call to '{model}' outside LiteLLM's router (no configured deployment, so policy "
+            f"'{default}') for a request checked under policy '{bound.policy}'"
+        )
+        await self._note_refused_deployment(bound, "", str(model), default, reason)
+        raise RouteRefusedError(f"Refused by luthien: {reason}")
+
+    async def _note_refused_deployment(
+        self, bound: Binding, deployment_id: str, group: str, policy: str, reason: str
+    ) -> None:
+        """Record the refused attempt on the request's transaction. The transaction stays open: a
+        later attempt (a fallback) may still be served, under the request's own policy."""
+        if bound.transaction_id is None:
+            return
+        orchestrator = self.orchestrators.get(bound.policy)
+        if orchestrator is None or not orchestrator.is_open(bound.transaction_id):
+            return
+        transaction = orchestrator.transaction(bound.transaction_id, self._span(bound.transaction_id))
+        await transaction.observability.emit_event(
+            events.DEPLOYMENT_REFUSED,
+            {"deployment_id": deployment_id, "model_group": group, "policy": policy, "reason": reason},
+        )
 
     # ----- responses -----
 
@@ -89,7 +269,10 @@ class LuthienCallback(CustomLogger):
         response: AsyncIterator[ModelResponseStream | bytes],
         request_data: dict,
     ) -> AsyncGenerator[ModelResponseStream | bytes, None]:
-        found = self._open_transaction(request_data)
+        try:
+            found = self._open_transaction(request_data)
+        except LuthienError as error:
+            raise stream_error(error) from error
         if found is None:
             async for item in response:
                 yield item
@@ -99,6 +282,10 @@ class LuthienCallback(CustomLogger):
         try:
             # What LiteLLM hands the hook depends on the endpoint: SSE bytes on /v1/messages (the
             # ingress rejects anything else), ModelResponseStream chunks on chat.
+            if api == "unpoliced":
+                async for item in _finished_when_done(response, orchestrator, transaction_id):
+                    yield item
+                return
             if api == "messages":
                 reads = cast(AsyncIterator[bytes], response)
                 events = orchestrator.stream_anthropic_response(reads, transaction_id, span)
@@ -119,18 +306,25 @@ class LuthienCallback(CustomLogger):
     async def async_post_call_success_hook(
         self, data: dict, user_api_key_dict: UserAPIKeyAuth, response: object
     ) -> object:
-        found = self._open_transaction(data)
+        try:
+            found = self._open_transaction(data)
+        except LuthienError as error:
+            raise http_error(error) from error
         if found is None:
             return response
-        transaction_id, orchestrator, _ = found
+        transaction_id, orchestrator, api = found
         span = self._span(transaction_id)
         try:
+            if api == "unpoliced":
+                await orchestrator.finish(transaction_id, "success")
+                return response
             if isinstance(response, ModelResponse):
                 return await orchestrator.apply_full_response(response, transaction_id, span)
             if isinstance(response, dict) and response.get("type") == "message":
                 return await orchestrator.apply_anthropic_message(response, transaction_id, span)
-            await orchestrator.finish(transaction_id, "error", f"unexpected response type {type(response).__name__}")
-            return response
+            unexpected = RouteRefusedError(f"Refused by luthien: unexpected response type {type(response).__name__}")
+            await orchestrator.finish(transaction_id, "error", unexpected.message)
+            raise unexpected  # never serve a response the policy did not see
         except LuthienError as error:
             raise http_error(error) from error
         finally:
@@ -143,12 +337,16 @@ class LuthienCallback(CustomLogger):
         user_api_key_dict: UserAPIKeyAuth,
         traceback_str: str | None = None,
     ) -> None:
-        found = self._open_transaction(request_data)
-        if found is None:
+        marked = _marks(request_data)
+        if marked is None:
             return None
-        transaction_id, orchestrator, _ = found
-        await orchestrator.finish(transaction_id, "error", f"{type(original_exception).__name__}: {original_exception}")
-        self._end_span(transaction_id)
+        orchestrator = self.orchestrators.get(marked.policy)
+        if orchestrator is None:
+            return None
+        status: TerminalStatus = "blocked" if _refusal_in(original_exception) else "error"
+        error = f"{type(original_exception).__name__}: {original_exception}"
+        await orchestrator.finish(marked.transaction_id, status, error)
+        self._end_span(marked.transaction_id)
         return None
 
     async def async_post_call_response_headers_hook(
@@ -165,14 +363,28 @@ class LuthienCallback(CustomLogger):
     # ----- per-request state -----
 
     def _open_transaction(self, data: dict) -> tuple[str, PolicyOrchestrator, request_data.Api] | None:
-        """Our transaction for this request, if the pre-call hook opened one that is still open."""
+        """Our open transaction for this request; None for a request the plugin let through
+        without one (a passthrough on a route it does not cover).
+
+        Fails closed: a request bound to a transaction whose marks are gone, name another
+        transaction, or name one that is no longer open raises `RouteRefusedError`.
+        """
         marked = request_data.marks(data)
-        if marked is None:
+        bound = binding.current()
+        bound_id = bound.transaction_id if bound is not None else None
+        if marked is None and bound_id is None:
             return None
+        if marked is None or marked.transaction_id != bound_id:
+            raise RouteRefusedError("Refused by luthien: the request's transaction marks do not match the request")
         orchestrator = self.orchestrators.get(marked.policy)
         if orchestrator is None or not orchestrator.is_open(marked.transaction_id):
-            return None
+            raise RouteRefusedError(f"Refused by luthien: transaction {marked.transaction_id} is no longer open")
         return marked.transaction_id, orchestrator, marked.api
+
+    def _open_span(self, transaction_id: str, policy: str, api: str) -> Span:
+        span = _tracer.start_span("luthien.transaction", attributes={"luthien.policy": policy, "luthien.api": api})
+        self._spans[transaction_id] = span
+        return span
 
     def _span(self, transaction_id: str) -> Span:
         return self._spans.get(transaction_id) or trace.INVALID_SPAN
@@ -199,3 +411,45 @@ async def _with_anthropic_error_frame(events: AsyncGenerator[bytes, None]) -> As
             if not started:
                 raise
             yield anthropic_error_event(error)
+
+
+async def _finished_when_done(
+    items: AsyncIterator[T], orchestrator: PolicyOrchestrator, transaction_id: str
+) -> AsyncGenerator[T, None]:
+    """Pass an unpoliced stream through untouched; record how it ended."""
+    status: TerminalStatus = "cancelled"
+    error: str | None = "client disconnected"
+    try:
+        async for item in items:
+            yield item
+        status, error = "success", None
+    except Exception as failure:
+        status, error = "error", f"{type(failure).__name__}: {failure}"
+        raise
+    finally:
+        await asyncio.shield(orchestrator.finish(transaction_id, status, error))
+
+
+def _refusal_in(error: BaseException) -> bool:
+    """Whether the request failed because the plugin refused a deployment (LiteLLM's router may
+    wrap the exception it got from `async_pre_call_check`)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, RouteRefusedError) or "Refused by luthien:" in str(current):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _client_body(data: dict) -> JSONObject:
+    """What the client sent (LiteLLM keeps it in `proxy_server_request.body`), for the record."""
+    server_request = data.get("proxy_server_request")
+    body = server_request.get("body") if isinstance(server_request, dict) else None
+    return body if isinstance(body, dict) else {}
+
+
+def _model_of(data: dict) -> str:
+    model = data.get("model")
+    return model if isinstance(model, str) else ""

@@ -7,7 +7,9 @@ from typing import Literal
 
 from luthien_litellm_plugin.types import RequestMessage
 
-Api = Literal["chat", "messages"]
+Api = Literal["chat", "messages", "unpoliced"]
+"""How a request's responses are handled: chat chunks, Anthropic SSE, or passed untouched (a
+route an operator allowed without a policy)."""
 METADATA_KEYS = ("metadata", "litellm_metadata")
 TRANSACTION_KEY = "luthien_transaction_id"
 API_KEY = "luthien_api"
@@ -43,20 +45,27 @@ class Marks:
     api: Api
 
 
-def mark(data: dict[str, object], transaction_id: str, policy: str, api: Api = "chat") -> None:
-    """Record our transaction id, policy and API in LiteLLM's metadata (never sent upstream).
-
-    LiteLLM keeps its metadata in `metadata` for chat and in `litellm_metadata` for
-    `/v1/messages` (where `metadata` is an Anthropic field sent upstream). Always overwrites,
-    and clears our keys from the other dict: a client-sent `metadata` is merged into these
-    dicts, and must not name a transaction.
-    """
+def clear_marks(data: dict[str, object]) -> None:
+    """Remove our keys from LiteLLM's metadata: a client-sent `metadata` is merged into these
+    dicts, and must never name a transaction."""
     for key in METADATA_KEYS:
         metadata = data.get(key)
         if isinstance(metadata, dict):
             metadata.pop(TRANSACTION_KEY, None)
             metadata.pop(POLICY_KEY, None)
-    metadata_key = "litellm_metadata" if api == "messages" else "metadata"
+            metadata.pop(API_KEY, None)
+
+
+def mark(data: dict[str, object], transaction_id: str, policy: str, api: Api = "chat") -> None:
+    """Record our transaction id, policy and API in LiteLLM's metadata (never sent upstream).
+
+    LiteLLM keeps its metadata in `metadata` for chat and in `litellm_metadata` for
+    `/v1/messages` and other newer routes (where `metadata` may be a provider field sent
+    upstream). Always overwrites, and clears our keys from the other dict.
+    """
+    clear_marks(data)
+    newer_route = api == "messages" or isinstance(data.get("litellm_metadata"), dict)
+    metadata_key = "litellm_metadata" if newer_route else "metadata"
     metadata = data.get(metadata_key)
     if not isinstance(metadata, dict):
         metadata = {}
@@ -74,5 +83,13 @@ def marks(data: dict[str, object]) -> Marks | None:
             continue
         transaction_id, policy, api = metadata.get(TRANSACTION_KEY), metadata.get(POLICY_KEY), metadata.get(API_KEY)
         if isinstance(transaction_id, str) and isinstance(policy, str):
-            return Marks(transaction_id, policy, "messages" if api == "messages" else "chat")
+            return Marks(transaction_id, policy, _api(api))
     return None
+
+
+def _api(value: object) -> Api:
+    if value == "messages":
+        return "messages"
+    if value == "unpoliced":
+        return "unpoliced"
+    return "chat"

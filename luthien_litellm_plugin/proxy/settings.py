@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from luthien_litellm_plugin.policies.policy import Policy
 from luthien_litellm_plugin.policies.registry import BUILTIN_POLICIES, PolicyConfigError, build_policy
+from luthien_litellm_plugin.proxy.coverage import known_call_types
 
 ROOT = "callback_settings.luthien"
 ENV_PREFIX = "os.environ/"
@@ -36,6 +37,20 @@ class LuthienSettings(BaseModel):
     database_url: str | None = None
     redis_url: str | None = None
     spool_dir: str | None = None
+    unpoliced_routes: list[str] = Field(default_factory=list)
+    """Routes allowed without a policy: LiteLLM call types (`aembedding`) or path prefixes
+    (`/anthropic`). Each such request is recorded as unpoliced."""
+    mcp_policy: str | None = None
+    """The policy that checks tools run by LiteLLM's MCP gateway (default: `default_policy`)."""
+
+    @field_validator("unpoliced_routes")
+    @classmethod
+    def _known_routes(cls, routes: list[str]) -> list[str]:
+        known = known_call_types()
+        for route in routes:
+            if not route.startswith("/") and route not in known:
+                raise ValueError(f"'{route}' is neither a path prefix (starting with '/') nor a LiteLLM call type")
+        return routes
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,8 @@ def load_plugin_config(raw: object) -> PluginConfig:
     policies = _build_policies(settings)
     if settings.default_policy not in policies:
         raise ConfigError(f"{ROOT}.default_policy: unknown policy '{settings.default_policy}' ({_known(policies)})")
+    if settings.mcp_policy is not None and settings.mcp_policy not in policies:
+        raise ConfigError(f"{ROOT}.mcp_policy: unknown policy '{settings.mcp_policy}' ({_known(policies)})")
     return PluginConfig(settings, policies)
 
 

@@ -118,10 +118,9 @@ async def test_failure_hook_records_the_error_once() -> None:
     assert_clean(callback)
 
 
-async def test_other_call_types_and_unmarked_requests_pass_untouched() -> None:
+async def test_unmarked_requests_pass_untouched() -> None:
     callback, sink = plugin()
     request = data("loud")
-    assert await callback.async_pre_call_hook(KEY, None, request, "aembedding") is request
     response = ModelResponse(choices=[{"message": {"role": "assistant", "content": "quiet"}}])
     assert await callback.async_post_call_success_hook(request, KEY, response) is response
     assert sink.events == []
