@@ -75,7 +75,8 @@ async def test_an_uncovered_route_on_a_policed_model_is_refused_and_recorded(mod
         await callback.async_pre_call_hook(KEY, None, request, "aembedding")
     assert refused.value.status_code == 403
     detail = refused.value.detail
-    assert isinstance(detail, dict) and "/v1/embeddings" in str(detail["error"]) and "not covered" in str(detail["error"])
+    assert isinstance(detail, dict)
+    assert "/v1/embeddings" in str(detail["error"]) and "not covered" in str(detail["error"])
     [event] = sink.of_type(ROUTE_REFUSED)
     assert event.payload["route"] == "/v1/embeddings" and event.payload["call_type"] == "aembedding"
     assert event.payload["policy"] == "shout"
@@ -127,7 +128,7 @@ async def test_a_comma_list_across_policies_is_refused() -> None:
 
 
 async def test_a_comma_list_of_passthrough_groups_is_served() -> None:
-    callback, sink = plugin()
+    callback, _ = plugin()
     await callback.async_pre_call_hook(KEY, None, data("quiet,other-quiet"), "acompletion")
     bound = binding.current()
     assert bound is not None and callback.is_passthrough(bound.policy)
