@@ -14,6 +14,7 @@ from luthien_litellm_plugin.observability.events import EventSink, FanOutEventSi
 from luthien_litellm_plugin.proxy.litellm_workarounds import avoid_gc_contextvar_crash
 from luthien_litellm_plugin.proxy.model_policies import model_list_from_file, model_policies
 from luthien_litellm_plugin.proxy.plugin import LuthienCallback
+from luthien_litellm_plugin.proxy.route_guards import install_route_guards
 from luthien_litellm_plugin.proxy.settings import LuthienSettings, load_plugin_config
 from luthien_litellm_plugin.storage.jsonl import JsonLinesEventSink
 from luthien_litellm_plugin.storage.pipeline import build_recording_pipeline
@@ -55,4 +56,14 @@ def build_callback(sink: EventSink | None = None) -> LuthienCallback:
     model_list = model_list_from_file(path) if path else []
     policies = model_policies(model_list, set(config.policies), config.settings.default_policy)
     logger.info("luthien: policies per model group: %s (default %s)", policies, config.settings.default_policy)
-    return LuthienCallback(config, policies, sink if sink is not None else recording_sink(config.settings))
+    callback = LuthienCallback(config, policies, sink if sink is not None else recording_sink(config.settings))
+    if path:  # inside the proxy: guard the routes that reach a provider without calling a hook
+        guard_hookless_routes(callback)
+    return callback
+
+
+def guard_hookless_routes(callback: LuthienCallback) -> None:
+    from litellm.proxy.auth.user_api_key_auth import user_api_key_auth
+    from litellm.proxy.proxy_server import app
+
+    install_route_guards(app.router.routes, callback, user_api_key_auth)

@@ -96,7 +96,7 @@ class LuthienCallback(CustomLogger):
         request_data.clear_marks(data)
         api = COVERED_APIS.get(call_type)
         if api is None:
-            await self._admit_uncovered(data, call_type)
+            await self.admit_uncovered(data, call_type)
             return data
         policy = await self._request_policy(data, call_type, api)
         transaction_id = uuid.uuid4().hex
@@ -134,8 +134,9 @@ class LuthienCallback(CustomLogger):
             await self._refuse(data, call_type, api, self.config.settings.default_policy, events.ROUTE_REFUSED, reason)
         return min(policies)
 
-    async def _admit_uncovered(self, data: dict, call_type: str) -> None:
-        """Let a route the engine does not cover through only where no policy would act on it."""
+    async def admit_uncovered(self, data: dict, call_type: str) -> None:
+        """Let a route the engine does not cover through only where no policy would act on it,
+        or the operator allowed it (recorded as unpoliced). Raises the refusal otherwise."""
         path = request_path(data)
         model = data.get("model")
         if call_type == PASS_THROUGH_CALL_TYPE or not isinstance(model, str):
@@ -157,6 +158,13 @@ class LuthienCallback(CustomLogger):
             "callback_settings.luthien.unpoliced_routes"
         )
         await self._refuse(data, call_type, "unpoliced", min(policies), events.ROUTE_REFUSED, reason)
+
+    async def end_unpoliced(self, data: dict, failed: bool) -> None:
+        """Record how a request admitted as unpoliced outside the hooks ended."""
+        marked = request_data.marks(data)
+        if marked is not None and marked.api == "unpoliced":
+            await self.orchestrators[UNPOLICED].finish(marked.transaction_id, "error" if failed else "success")
+            self._end_span(marked.transaction_id)
 
     async def _open_unpoliced(self, data: dict, call_type: str, route: str) -> None:
         transaction_id = uuid.uuid4().hex

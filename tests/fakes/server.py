@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 import time
@@ -18,7 +19,7 @@ from starlette.routing import Route
 from tests.fakes.anthropic_upstream import anthropic_routes
 from tests.fakes.common import RecordedRequest, UpstreamState
 from tests.fakes.openai_upstream import openai_routes
-from tests.fakes.scenarios import Writes
+from tests.fakes.scenarios import Writes, parse_options
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -37,7 +38,20 @@ def build_app(state: UpstreamState) -> Starlette:
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def unknown(request: Request) -> Response:
+        """Any other path: remembered (so a test can prove nothing reached the upstream), then 404."""
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            body = {"raw": raw.decode("utf-8", "replace")}
+        recorded = RecordedRequest(request.url.path, dict(request.headers), body, parse_options(body))
+        state.requests.append(recorded)
+        recorded.finish("completed")
+        return JSONResponse({"error": {"message": f"fake upstream: no route {request.url.path}"}}, status_code=404)
+
     routes = [*openai_routes(state), *anthropic_routes(state), Route("/health", health)]
+    routes.append(Route("/{path:path}", unknown, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]))
     return Starlette(routes=routes)
 
 
