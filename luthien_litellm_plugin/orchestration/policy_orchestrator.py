@@ -33,7 +33,7 @@ from luthien_litellm_plugin.streaming.streaming_orchestrator import (
     StreamingOrchestrator,
 )
 from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
-from luthien_litellm_plugin.types import JSONObject, RequestMessage
+from luthien_litellm_plugin.types import JSONObject, RequestMessage, ToolCall
 
 Chunk = ModelResponseStream
 T = TypeVar("T")
@@ -192,6 +192,35 @@ class PolicyOrchestrator:
         final = await self.apply_full_response(original, transaction_id, span, request)
         return anthropic_message.apply_changes(message, original, final)
 
+    async def check_tool_call(
+        self, tool_call: ToolCall, request: RequestMessage, transaction_id: str, span: Span
+    ) -> ToolCall | None:
+        """Run the policy over one complete tool call about to run outside a model response (a
+        tool a gateway runs for a client), as if a model had asked for it.
+
+        Returns the call to run (its arguments possibly changed by the policy), or None when the
+        policy removed or replaced it; the transaction then ends `blocked`.
+        """
+        transaction = self.transaction(transaction_id, span)
+        transaction.original_request = transaction.final_request = request
+        await transaction.recorder.record_request(request, request)
+        response = _tool_call_response(tool_call)
+        context = self._policy_context(transaction, request)
+        try:
+            final = await self._call_policy(self.policy.process_full_response(response, context))
+        except LuthienError as error:
+            await self.finish(transaction_id, error.status, str(error))
+            raise
+        await transaction.recorder.finalize_non_streaming(response, final)
+        kept = _tool_call_named(final, tool_call.name)
+        if kept is None:
+            await self.finish(
+                transaction_id, "blocked", f"policy '{self.policy.name}' removed tool call {tool_call.name}"
+            )
+            return None
+        await self.finish(transaction_id, "success")
+        return kept
+
     async def finish(self, transaction_id: str, status: TerminalStatus, error: str | None = None) -> None:
         """Record the terminal status and forget the transaction. Later calls are ignored."""
         transaction = self._transactions.pop(transaction_id, None)
@@ -312,3 +341,22 @@ def _observed(record: Callable[[Chunk], None], keepalive: Callable[[], None]) ->
         record(chunk)
 
     return observe
+
+
+def _tool_call_response(tool_call: ToolCall) -> ModelResponse:
+    function = {"name": tool_call.name, "arguments": tool_call.arguments}
+    message = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"id": tool_call.id, "type": "function", "function": function}],
+    }
+    return ModelResponse(choices=[{"index": 0, "message": message, "finish_reason": "tool_calls"}])
+
+
+def _tool_call_named(response: ModelResponse, name: str) -> ToolCall | None:
+    """The response's tool call named `name`, if the policy kept one."""
+    for choice in response.choices[:1]:
+        for call in getattr(getattr(choice, "message", None), "tool_calls", None) or []:
+            if call.function.name == name:
+                return ToolCall(id=call.id or "", name=name, arguments=call.function.arguments or "")
+    return None

@@ -26,6 +26,10 @@ PASS_THROUGH_CALL_TYPE = "pass_through_endpoint"
 """LiteLLM's provider pass-through routes (`/openai/*`, `/anthropic/*`, …): raw provider bodies,
 sent with the proxy's own provider credentials; streamed responses never reach a hook."""
 
+MCP_TOOL_CALL_TYPE = "call_mcp_tool"
+"""A tool LiteLLM's own MCP gateway is about to run for a client (synthetic data: the tool's
+name and arguments); the MCP policy (`mcp_policy`, else the default) checks it."""
+
 COMMA_LIST_CALL_TYPES = frozenset({"acompletion", "completion"})
 """Call types for which LiteLLM reads `model: "a,b"` as several models (batch completion)."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import NoReturn, TypeVar, cast
@@ -18,7 +19,7 @@ from litellm.types.utils import ModelResponse, ModelResponseStream
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from luthien_litellm_plugin.errors import LuthienError, RouteRefusedError, TerminalStatus
+from luthien_litellm_plugin.errors import LuthienError, PolicyBlockedError, RouteRefusedError, TerminalStatus
 from luthien_litellm_plugin.observability import events
 from luthien_litellm_plugin.observability.events import EventSink
 from luthien_litellm_plugin.observability.transaction_recorder import DefaultTransactionRecorder
@@ -32,6 +33,7 @@ from luthien_litellm_plugin.proxy.client_errors import anthropic_error_event, ht
 from luthien_litellm_plugin.proxy.coverage import (
     COMMA_LIST_CALL_TYPES,
     COVERED_APIS,
+    MCP_TOOL_CALL_TYPE,
     PASS_THROUGH_CALL_TYPE,
     UnpolicedRoutes,
     request_path,
@@ -39,7 +41,7 @@ from luthien_litellm_plugin.proxy.coverage import (
 from luthien_litellm_plugin.proxy.deployment_policies import DeploymentPolicies
 from luthien_litellm_plugin.proxy.settings import PluginConfig
 from luthien_litellm_plugin.proxy.unused_llm_client import ProxyOwnsTheCall
-from luthien_litellm_plugin.types import JSONObject
+from luthien_litellm_plugin.types import JSONObject, RequestMessage, ToolCall
 
 PASSTHROUGH = "passthrough"
 UNPOLICED = "unpoliced"
@@ -94,6 +96,9 @@ class LuthienCallback(CustomLogger):
     ) -> dict:
         binding.bind(None)
         request_data.clear_marks(data)
+        if call_type == MCP_TOOL_CALL_TYPE:
+            await self._check_mcp_tool(data)
+            return data
         api = COVERED_APIS.get(call_type)
         if api is None:
             await self.admit_uncovered(data, call_type)
@@ -133,6 +138,33 @@ class LuthienCallback(CustomLogger):
             )
             await self._refuse(data, call_type, api, self.config.settings.default_policy, events.ROUTE_REFUSED, reason)
         return min(policies)
+
+    async def _check_mcp_tool(self, data: dict) -> None:
+        """A tool LiteLLM's MCP gateway is about to run: the MCP policy sees it like a model's
+        tool call. A removed call is refused; changed arguments are what runs."""
+        policy = self.config.settings.mcp_policy or self.config.settings.default_policy
+        binding.bind(Binding(None, policy))
+        if self.is_passthrough(policy):
+            return
+        name = str(data.get("mcp_tool_name") or "")
+        arguments = data.get("mcp_arguments")
+        tool_call = ToolCall(id=f"mcp_{uuid.uuid4().hex[:24]}", name=name, arguments=json.dumps(arguments or {}))
+        messages = data.get("messages")
+        request = RequestMessage(model=f"mcp:{name}", messages=messages if isinstance(messages, list) else [])
+        transaction_id = uuid.uuid4().hex
+        span = self._open_span(transaction_id, policy, "mcp")
+        orchestrator = self.orchestrators[policy]
+        self._describe(orchestrator, transaction_id, span, data, "mcp")
+        try:
+            kept = await orchestrator.check_tool_call(tool_call, request, transaction_id, span)
+        except LuthienError as error:
+            raise http_error(error) from error
+        finally:
+            self._end_span(transaction_id)
+        if kept is None:
+            raise http_error(PolicyBlockedError(policy, f"the MCP tool '{name}' is not allowed"))
+        if kept.arguments != tool_call.arguments:
+            data["modified_arguments"] = json.loads(kept.arguments)
 
     async def admit_uncovered(self, data: dict, call_type: str) -> None:
         """Let a route the engine does not cover through only where no policy would act on it,
