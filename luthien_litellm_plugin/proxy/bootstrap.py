@@ -12,7 +12,12 @@ import litellm
 
 from luthien_litellm_plugin.observability.events import EventSink, FanOutEventSink
 from luthien_litellm_plugin.proxy.litellm_workarounds import avoid_gc_contextvar_crash
-from luthien_litellm_plugin.proxy.model_policies import model_list_from_file, model_policies
+from luthien_litellm_plugin.proxy.model_policies import (
+    check_fallbacks,
+    load_config_file,
+    model_list_of,
+    model_policies,
+)
 from luthien_litellm_plugin.proxy.plugin import LuthienCallback
 from luthien_litellm_plugin.proxy.route_guards import install_route_guards
 from luthien_litellm_plugin.proxy.settings import LuthienSettings, load_plugin_config
@@ -53,9 +58,11 @@ def build_callback(sink: EventSink | None = None) -> LuthienCallback:
     settings = getattr(litellm, "callback_settings", None) or {}
     config = load_plugin_config(settings.get("luthien") if isinstance(settings, dict) else None)
     path = _config_file_path()
-    model_list = model_list_from_file(path) if path else []
-    policies = model_policies(model_list, set(config.policies), config.settings.default_policy)
-    logger.info("luthien: policies per model group: %s (default %s)", policies, config.settings.default_policy)
+    file_config = load_config_file(path) if path else {}
+    policies = model_policies(model_list_of(file_config), set(config.policies), config.settings.default_policy)
+    default = config.settings.default_policy
+    check_fallbacks(file_config, lambda group: policies.get(group, default), config.same_policy)
+    logger.info("luthien: policies per model group: %s (default %s)", policies, default)
     callback = LuthienCallback(config, policies, sink if sink is not None else recording_sink(config.settings))
     if path:  # inside the proxy: guard the routes that reach a provider without calling a hook
         guard_hookless_routes(callback)

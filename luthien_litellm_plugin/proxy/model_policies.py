@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import yaml
 
@@ -37,10 +37,54 @@ def model_policies(model_list: Sequence[object], known: set[str], default: str) 
     return {group: policy for group, (policy, _) in chosen.items()}
 
 
-def model_list_from_file(config_path: str) -> list[object]:
-    """The `model_list` of a litellm_config.yaml file (empty when it has none)."""
+FALLBACK_KEYS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks")
+
+
+def check_fallbacks(
+    config: Mapping[str, object], policy_of: Callable[[str], str], same: Callable[[str, str], bool]
+) -> None:
+    """Refuse configured fallbacks from one model group to a group of another policy.
+
+    The plugin never lets a deployment serve a request checked under another policy, so such a
+    fallback could only ever fail; say so at start-up instead of on the first outage.
+    """
+    for section in ("router_settings", "litellm_settings"):
+        settings = config.get(section)
+        if not isinstance(settings, Mapping):
+            continue
+        for key in FALLBACK_KEYS:
+            for position, entry in enumerate(_list(settings.get(key))):
+                for group, targets in entry.items() if isinstance(entry, Mapping) else ():
+                    for target in _list(targets):
+                        _same_policy(f"{section}.{key}[{position}].{group}", str(group), str(target), policy_of, same)
+
+
+def _same_policy(
+    path: str, group: str, target: str, policy_of: Callable[[str], str], same: Callable[[str, str], bool]
+) -> None:
+    if not same(policy_of(group), policy_of(target)):
+        raise ConfigError(
+            f"{path}: model group '{group}' (policy '{policy_of(group)}') falls back to '{target}' "
+            f"(policy '{policy_of(target)}'); the luthien plugin refuses to serve a request under another "
+            "policy, so fall back only to groups with the same policy"
+        )
+
+
+def _list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
+def load_config_file(config_path: str) -> dict[str, object]:
+    """A litellm_config.yaml file, parsed."""
     with open(config_path, encoding="utf-8") as handle:
         config = yaml.safe_load(handle) or {}
+    if not isinstance(config, dict):
+        raise ConfigError("(top level): expected a mapping")
+    return config
+
+
+def model_list_of(config: Mapping[str, object]) -> list[object]:
+    """The `model_list` of a litellm_config.yaml (empty when it has none)."""
     model_list = config.get("model_list") or []
     if not isinstance(model_list, list):
         raise ConfigError("model_list: expected a list")

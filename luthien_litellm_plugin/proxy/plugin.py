@@ -84,10 +84,10 @@ class LuthienCallback(CustomLogger):
         return self.model_policies.get(model, self.config.settings.default_policy)
 
     def is_passthrough(self, policy: str) -> bool:
-        return isinstance(self.config.policies.get(policy), PassthroughPolicy)
+        return self.config.is_passthrough(policy)
 
     def same_policy(self, first: str, second: str) -> bool:
-        return first == second or (self.is_passthrough(first) and self.is_passthrough(second))
+        return self.config.same_policy(first, second)
 
     # ----- request -----
 

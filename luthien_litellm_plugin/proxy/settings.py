@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
 from luthien_litellm_plugin.policies.policy import Policy
 from luthien_litellm_plugin.policies.registry import BUILTIN_POLICIES, PolicyConfigError, build_policy
 from luthien_litellm_plugin.proxy.coverage import known_call_types
@@ -58,6 +59,13 @@ class PluginConfig:
     settings: LuthienSettings
     policies: dict[str, Policy]
     """Every usable policy by name: the configured ones, plus built-ins that take no options."""
+
+    def is_passthrough(self, policy: str) -> bool:
+        return isinstance(self.policies.get(policy), PassthroughPolicy)
+
+    def same_policy(self, first: str, second: str) -> bool:
+        """Whether a request checked under one may be served under the other (passthroughs are alike)."""
+        return first == second or (self.is_passthrough(first) and self.is_passthrough(second))
 
 
 def resolve_env(value: object, path: str) -> object:

@@ -19,29 +19,51 @@ pytestmark = pytest.mark.e2e
 MODEL = {"model_name": "m", "litellm_params": {"model": "openai/m", "api_key": "x", "mock_response": "hi"}}
 
 
+NO_SHELL = {"no_shell": {"class": "block_tools", "options": {"tools": ["bash"]}}}
+OTHER = {"model_name": "other", "litellm_params": {"model": "openai/o", "api_key": "x", "mock_response": "hi"}}
+
+
 @pytest.mark.parametrize(
-    ("luthien", "model_info", "named"),
+    ("luthien", "model_info", "extra", "named"),
     [
         (
             {"policies": {"no_shell": {"class": "block_tools", "options": {"tools": "bash"}}}},
             None,
+            {},
             "callback_settings.luthien.policies.no_shell.options.tools",
         ),
-        ({"policies": {"x": {"class": "nowhere.module:Policy"}}}, None, "callback_settings.luthien.policies.x.class"),
-        ({}, {"luthien_policy": "ghost"}, "model_list[0].model_info.luthien_policy: unknown policy 'ghost'"),
+        (
+            {"policies": {"x": {"class": "nowhere.module:Policy"}}},
+            None,
+            {},
+            "callback_settings.luthien.policies.x.class",
+        ),
+        ({}, {"luthien_policy": "ghost"}, {}, "model_list[0].model_info.luthien_policy: unknown policy 'ghost'"),
+        ({"unpoliced_routes": ["embeddings"]}, None, {}, "callback_settings.luthien.unpoliced_routes"),
+        (
+            {"policies": NO_SHELL},
+            {"luthien_policy": "no_shell"},
+            {"router_settings": {"fallbacks": [{"m": ["other"]}]}},
+            "router_settings.fallbacks[0].m: model group 'm' (policy 'no_shell') falls back to 'other'",
+        ),
     ],
 )
 def test_proxy_refuses_to_start(
-    tmp_path: Path, luthien: dict[str, object], model_info: dict[str, object] | None, named: str
+    tmp_path: Path,
+    luthien: dict[str, object],
+    model_info: dict[str, object] | None,
+    extra: dict[str, object],
+    named: str,
 ) -> None:
     model = {**MODEL, **({"model_info": model_info} if model_info else {})}
     config = tmp_path / "litellm_config.yaml"
     config.write_text(
         yaml.safe_dump(
             {
-                "model_list": [model],
+                "model_list": [model, OTHER],
                 "litellm_settings": {"callbacks": ["luthien_litellm_plugin.callback"]},
                 "callback_settings": {"luthien": luthien},
+                **extra,
             }
         )
     )
