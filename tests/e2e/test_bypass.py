@@ -322,3 +322,13 @@ def test_a_guarded_route_still_serves_a_passthrough_model(bypass_proxy: BypassPr
     [reached] = fake.requests[before:]
     assert reached.path == "/v1/messages/count_tokens"
     assert reached.body["messages"] == body["messages"]
+
+
+@pytest.mark.e2e
+def test_health_checks_still_reach_policed_models(bypass_proxy: BypassProxy) -> None:
+    """LiteLLM's own health check calls each deployment; it is not a client request."""
+    proxy = bypass_proxy.proxy
+    response = httpx.get(f"{proxy.base_url}/health", headers=proxy.headers, timeout=120)
+    assert response.status_code == 200, response.text
+    healthy = {endpoint["model"] for endpoint in response.json()["healthy_endpoints"]}
+    assert "openai/gpt-4o-block" in healthy, response.text
