@@ -20,10 +20,14 @@ class LuthienError(Exception):
 
 
 class PolicyBlockedError(LuthienError):
-    """A policy refused the request or the response."""
+    """A policy refused the request or the response.
+
+    400, not 403: Claude Code shows every 403 as "Failed to authenticate" (see the README's table
+    of what each client shows).
+    """
 
     status: TerminalStatus = "blocked"
-    status_code = 403
+    status_code = 400
 
     def __init__(self, policy: str, reason: str) -> None:
         super().__init__(f"Blocked by policy '{policy}': {reason}")

@@ -27,7 +27,7 @@ from luthien_litellm_plugin.orchestration.factory import create_default_orchestr
 from luthien_litellm_plugin.orchestration.policy_orchestrator import PolicyOrchestrator
 from luthien_litellm_plugin.orchestration.transaction import Transaction
 from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
-from luthien_litellm_plugin.proxy import binding, request_data
+from luthien_litellm_plugin.proxy import binding, blocked_requests, request_data
 from luthien_litellm_plugin.proxy.binding import Binding, RoutedDeployment
 from luthien_litellm_plugin.proxy.client_errors import anthropic_error_event, http_error, stream_error
 from luthien_litellm_plugin.proxy.coverage import (
@@ -112,9 +112,12 @@ class LuthienCallback(CustomLogger):
         self._describe(orchestrator, transaction_id, span, data, api)
         try:
             final = await orchestrator.process_request(original, transaction_id, span)
+        except PolicyBlockedError as error:
+            self._end_span(transaction_id)
+            raise blocked_requests.answer(error, data, api, self.config.settings.blocked_request_response) from error
         except LuthienError as error:
             self._end_span(transaction_id)
-            raise http_error(error) from error
+            raise http_error(error, api) from error
         request_data.apply_request(data, original, final)
         binding.bind(Binding(transaction_id, policy))
         return data
@@ -158,11 +161,11 @@ class LuthienCallback(CustomLogger):
         try:
             kept = await orchestrator.check_tool_call(tool_call, request, transaction_id, span)
         except LuthienError as error:
-            raise http_error(error) from error
+            raise http_error(error, "chat") from error
         finally:
             self._end_span(transaction_id)
         if kept is None:
-            raise http_error(PolicyBlockedError(policy, f"the MCP tool '{name}' is not allowed"))
+            raise http_error(PolicyBlockedError(policy, f"the MCP tool '{name}' is not allowed"), "chat")
         if kept.arguments != tool_call.arguments:
             data["modified_arguments"] = json.loads(kept.arguments)
 
@@ -223,7 +226,7 @@ class LuthienCallback(CustomLogger):
         error = RouteRefusedError(f"Refused by luthien: {reason}")
         await orchestrator.finish(transaction_id, "blocked", error.message)
         self._end_span(transaction_id)
-        raise http_error(error)
+        raise http_error(error, api)
 
     def _describe(
         self, orchestrator: PolicyOrchestrator, transaction_id: str, span: Span, data: dict, api: str
@@ -312,9 +315,9 @@ class LuthienCallback(CustomLogger):
         try:
             found = self._open_transaction(request_data)
         except LuthienError as error:
-            raise stream_error(error) from error
+            raise stream_error(error, _api_of(request_data)) from error
         if found is None:
-            async for item in response:
+            async for item in blocked_requests.as_anthropic_events(response):
                 yield item
             return
         transaction_id, orchestrator, api = found
@@ -339,7 +342,7 @@ class LuthienCallback(CustomLogger):
                 async for chunk in chunks:
                     yield chunk
         except LuthienError as error:
-            raise stream_error(error) from error
+            raise stream_error(error, api) from error
         finally:
             self._end_span(transaction_id)
 
@@ -349,7 +352,7 @@ class LuthienCallback(CustomLogger):
         try:
             found = self._open_transaction(data)
         except LuthienError as error:
-            raise http_error(error) from error
+            raise http_error(error, _api_of(data)) from error
         if found is None:
             return response
         transaction_id, orchestrator, api = found
@@ -366,7 +369,7 @@ class LuthienCallback(CustomLogger):
             await orchestrator.finish(transaction_id, "error", unexpected.message)
             raise unexpected  # never serve a response the policy did not see
         except LuthienError as error:
-            raise http_error(error) from error
+            raise http_error(error, api) from error
         finally:
             self._end_span(transaction_id)
 
@@ -468,6 +471,11 @@ async def _finished_when_done(
         raise
     finally:
         await asyncio.shield(orchestrator.finish(transaction_id, status, error))
+
+
+def _api_of(data: dict) -> request_data.Api:
+    marked = request_data.marks(data)
+    return marked.api if marked is not None else "chat"
 
 
 def _refusal_in(error: BaseException) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -52,6 +53,10 @@ class LuthienSettings(BaseModel):
             if not route.startswith("/") and route not in known:
                 raise ValueError(f"'{route}' is neither a path prefix (starting with '/') nor a LiteLLM call type")
         return routes
+
+    blocked_request_response: Literal["error", "message"] = "error"
+    """A request a policy blocks: `error` (HTTP 400 `policy_blocked`) or `message` (200, an assistant
+    message explaining the block)."""
 
 
 @dataclass(frozen=True)

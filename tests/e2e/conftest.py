@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,10 +100,10 @@ def completed(events: list[dict[str, object]]) -> dict[str, object]:
     return payload
 
 
-def model_list(upstream: Upstream | FakeUpstream) -> list[dict[str, object]]:
-    """`openai-<policy>` and `anthropic-<policy>` groups for every policy in `POLICIES`, on `upstream`."""
+def model_list(upstream: Upstream | FakeUpstream, policies: Iterable[str] = POLICIES) -> list[dict[str, object]]:
+    """`openai-<policy>` and `anthropic-<policy>` groups for every policy in `policies`, on `upstream`."""
     models: list[dict[str, object]] = []
-    for policy in POLICIES:
+    for policy in policies:
         models.append(
             {
                 "model_name": f"openai-{policy}",
@@ -133,15 +133,21 @@ def write_config(path: Path, upstream: Upstream) -> None:
     write_proxy_config(path, model_list(upstream))
 
 
-def write_proxy_config(path: Path, models: list[dict[str, object]]) -> None:
-    """A proxy config with the plugin, `POLICIES`, no retries and a 2 s idle timeout."""
+def write_proxy_config(
+    path: Path,
+    models: list[dict[str, object]],
+    policies: dict[str, dict[str, object]] = POLICIES,
+    settings: dict[str, object] | None = None,
+) -> None:
+    """A proxy config with the plugin, `policies`, no retries and a 2 s idle timeout (`settings` adds to
+    or overrides `callback_settings.luthien`)."""
+    luthien = {"default_policy": "passthrough", "policies": policies, "stream_idle_timeout_seconds": 2}
+    luthien.update(settings or {})
     config = {
         "model_list": models,
         "litellm_settings": {"callbacks": ["luthien_litellm_plugin.callback"], "num_retries": 0, "request_timeout": 30},
         "router_settings": {"num_retries": 0, "disable_cooldowns": True},
-        "callback_settings": {
-            "luthien": {"default_policy": "passthrough", "policies": POLICIES, "stream_idle_timeout_seconds": 2}
-        },
+        "callback_settings": {"luthien": luthien},
     }
     path.write_text(yaml.safe_dump(config))
 

@@ -19,7 +19,7 @@ import httpx2
 import pytest
 
 from luthien_litellm_plugin.storage.jsonl import read_events
-from tests.e2e.conftest import Proxy, model_list, start_proxy, stop_proxy, write_proxy_config
+from tests.e2e.conftest import POLICIES, Proxy, model_list, start_proxy, stop_proxy, write_proxy_config
 from tests.fakes.common import RecordedRequest, dumps
 from tests.fakes.scenarios import last_user_text
 from tests.fakes.server import FakeUpstream
@@ -75,10 +75,21 @@ class MessagesProxy(Proxy):
 
 
 @contextmanager
-def running_messages_proxy(directory: Path, fake: FakeUpstream) -> Iterator[MessagesProxy]:
-    """A started proxy whose `/v1/messages` on OpenAI models goes to the fake's chat/completions."""
+def running_messages_proxy(
+    directory: Path,
+    fake: FakeUpstream,
+    policies: dict[str, dict[str, object]] = POLICIES,
+    settings: dict[str, object] | None = None,
+    aliases: dict[str, str] | None = None,
+) -> Iterator[MessagesProxy]:
+    """A started proxy whose `/v1/messages` on OpenAI models goes to the fake's chat/completions
+    (`<backend>-<policy>` groups for each of `policies`, plus each alias: a group configured like
+    the group it names; `settings` as in `write_proxy_config`)."""
     config = directory / "litellm_config.yaml"
-    write_proxy_config(config, model_list(fake))
+    models = model_list(fake, policies)
+    by_name = {model["model_name"]: model for model in models}
+    models += [{**by_name[target], "model_name": alias} for alias, target in (aliases or {}).items()]
+    write_proxy_config(config, models, policies, settings)
     events_file = directory / "events.jsonl"
     log = directory / "proxy.log"
     env = {CHAT_COMPLETIONS_FOR_MESSAGES: "true"}

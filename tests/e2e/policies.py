@@ -9,17 +9,24 @@ from luthien_litellm_plugin.types import RequestMessage
 
 
 class BlockForbiddenRequests(SimplePolicy):
-    """Refuses requests whose last message mentions 'forbidden'; otherwise holds and passes text."""
+    """Refuses requests whose last user message mentions 'forbidden'; otherwise holds and passes text."""
 
     async def on_request_simple(self, request: RequestMessage) -> RequestMessage:
-        if "forbidden" in str(request.messages[-1].get("content")):
+        if "forbidden" in last_user_content(request):
             self.block("the request mentions something forbidden")
         return request
 
     async def on_response_content(self, content: str, request: RequestMessage) -> str:
-        if "upstream" in content and "block-held" in str(request.messages[-1].get("content")):
+        if "upstream" in content and "block-held" in last_user_content(request):
             self.block("the response mentions the upstream")
         return content
+
+
+def last_user_content(request: RequestMessage) -> str:
+    """The last user message's content, as text. Not `messages[-1]`: Claude Code, asked for a model
+    name it does not know, sends a `system` message after the user's."""
+    users = [message for message in request.messages if message.get("role") == "user"]
+    return str(users[-1].get("content")) if users else ""
 
 
 class BlockAtFinish(PassthroughPolicy):

@@ -14,6 +14,7 @@ from tests.fakes.scenarios import (
     CACHE_CREATION_INPUT_TOKENS,
     CACHE_READ_INPUT_TOKENS,
     PROMPT_TOKENS,
+    REDACTED_THINKING_DATA,
     THINKING,
     THINKING_SIGNATURE,
     Scenario,
@@ -117,6 +118,9 @@ async def messages(request: Request, state: UpstreamState) -> Response:
         payload = {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
         return json_response(state, recorded, payload, status_code=status, headers=headers)
 
+    problem = returned_thinking_problem(body)
+    if problem is not None:
+        return error(400, "invalid_request_error", problem)
     try:
         scenario = build_scenario(recorded.options, "anthropic")
     except UnknownScenario as exc:
@@ -131,6 +135,21 @@ async def messages(request: Request, state: UpstreamState) -> Response:
         return json_response(state, recorded, message, headers=headers, failure=scenario.failure)
     events = anthropic_stream_events(scenario, ids, model)
     return sse_response(state, recorded, events, "anthropic", headers=headers, failure=scenario.failure)
+
+
+def returned_thinking_problem(body: dict[str, Any]) -> str | None:
+    """What is wrong with the thinking blocks a request sends back, worded like the real API (which
+    refuses a changed signature or thinking text); None when every block is as the fake sent it."""
+    messages = body.get("messages")
+    for i, message in enumerate(messages if isinstance(messages, list) else []):
+        content = message.get("content") if isinstance(message, dict) and message.get("role") == "assistant" else None
+        for j, block in enumerate(content if isinstance(content, list) else []):
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind == "thinking" and (block.get("thinking"), block.get("signature")) != (THINKING, THINKING_SIGNATURE):
+                return f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
+            if kind == "redacted_thinking" and block.get("data") != REDACTED_THINKING_DATA:
+                return f"messages.{i}.content.{j}: Invalid `data` in `redacted_thinking` block"
+    return None
 
 
 def anthropic_routes(state: UpstreamState) -> list[Route]:

@@ -4,11 +4,20 @@ The last user message selects what the fake answers: `scenario:<name>` (default 
 optional knobs `chunks:<n>` (text chunks, default 10), `chunk_delay_ms:<n>` (pause between
 writes), `writes:aligned|coalesced` (one SSE event per TCP write, or Anthropic-like merged and
 split writes) and `echo:<token>` (appends ` [<token>]` to the text, to tell concurrent requests
-apart). Everything here is provider-neutral; the two formatters render it.
+apart). When the last user message names no scenario (e.g. it only carries tool results), the
+latest one that does counts. Everything here is provider-neutral; the two formatters render it.
+
+`scenario:tool_loop tool:<name> token:<token>` scripts a real agent's tool loop: while the
+conversation does not end in tool results, the answer is a call of tool `<name>` with
+`{"command": "echo <token> | tee tool-ran-<token>.txt"}`; once it does, the answer quotes them:
+`The command printed: <result>`. When the request enables extended thinking, each turn starts
+with a signed thinking block (the Anthropic fake refuses a request whose thinking blocks did not
+come back intact, as the real API does).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -64,7 +73,16 @@ TOOL_CALLS_BY_SCENARIO: dict[str, tuple[ToolCall, ...]] = {
     "parallel_tool_calls": (WEATHER, BASH, TIME),
     "tool_only": (WEATHER, BASH),
 }
-COMMON_SCENARIOS = ("text", "tool_calls", "parallel_tool_calls", "tool_only", "error_500", "disconnect", "hang")
+COMMON_SCENARIOS = (
+    "text",
+    "tool_calls",
+    "parallel_tool_calls",
+    "tool_only",
+    "tool_loop",
+    "error_500",
+    "disconnect",
+    "hang",
+)
 ANTHROPIC_ONLY_SCENARIOS = ("thinking", "redacted_thinking")
 EXTRA_SCENARIOS = ("max_tokens", "error_event")
 """Required for Anthropic; the OpenAI fake renders them too (`finish_reason: "length"`, `data: {"error": ...}`)."""
@@ -83,6 +101,14 @@ class Options:
     chunk_delay_ms: int = 0
     writes: Writes | None = None
     echo: str | None = None
+    tool: str = "bash"
+    """`tool_loop`: the tool to call."""
+    token: str = "luthien"
+    """`tool_loop`: what the command echoes."""
+    tool_result: str | None = None
+    """The text of the tool results the conversation ends with (a tool loop's next turn)."""
+    thinking: bool = False
+    """The request enables extended thinking."""
 
 
 @dataclass(frozen=True)
@@ -125,21 +151,68 @@ def text_chunks(count: int = DEFAULT_CHUNKS) -> list[str]:
 
 def last_user_text(body: dict[str, Any]) -> str:
     """The text of the last `role: user` message (string content or text parts)."""
+    texts = user_texts(body)
+    return texts[-1] if texts else ""
+
+
+def user_texts(body: dict[str, Any]) -> list[str]:
+    """The text of each `role: user` message, in order."""
     messages = body.get("messages")
-    for message in reversed(messages if isinstance(messages, list) else []):
-        if isinstance(message, dict) and message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, str):
-                return content
-            if isinstance(content, list):
-                return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-            return ""
+    return [
+        content_text(message.get("content"), " ")
+        for message in (messages if isinstance(messages, list) else [])
+        if isinstance(message, dict) and message.get("role") == "user"
+    ]
+
+
+def content_text(content: object, separator: str = "") -> str:
+    """A message's (or a tool result's) text: string content, or its text parts joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return separator.join(str(p.get("text", "")) for p in content if isinstance(p, dict))
     return ""
 
 
+def tool_result_text(body: dict[str, Any]) -> str | None:
+    """The text of the tool results the conversation ends with, None when it does not end in any.
+
+    OpenAI: the `role: tool` messages after the last assistant message. Anthropic: the
+    `tool_result` blocks of the last user message (Claude Code may put a `system` message after it).
+    """
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") != "system"]
+    results: list[str] = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        results.insert(0, content_text(message.get("content")))
+    if not results:
+        content = messages[-1].get("content") if messages and messages[-1].get("role") == "user" else None
+        parts = content if isinstance(content, list) else []
+        blocks = [b for b in parts if isinstance(b, dict) and b.get("type") == "tool_result"]
+        results = [content_text(block.get("content")) for block in blocks]
+    return _REMINDER.sub("", "".join(results)) if results else None
+
+
+_REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>", re.DOTALL)
+"""Claude Code appends these notes to tool results; they are not the tool's output."""
+
+
+def _marked_text(body: dict[str, Any]) -> str:
+    """The last user text, or the latest one naming a scenario when it names none."""
+    texts = user_texts(body)
+    named = [text for text in texts if _SCENARIO.search(text)]
+    if texts and not _SCENARIO.search(texts[-1]) and named:
+        return named[-1]
+    return texts[-1] if texts else ""
+
+
+_SCENARIO = re.compile(r"\bscenario:(\w+)")
+
+
 def parse_options(body: dict[str, Any]) -> Options:
-    """Read the scenario name and knobs from the last user message."""
-    text = last_user_text(body)
+    """Read the scenario name and knobs from the last user message (see the module's docstring)."""
+    text = _marked_text(body)
 
     def find(pattern: str) -> str | None:
         found = re.search(pattern, text)
@@ -152,7 +225,16 @@ def parse_options(body: dict[str, Any]) -> Options:
         chunk_delay_ms=int(delay) if delay else 0,
         writes="aligned" if writes == "aligned" else "coalesced" if writes == "coalesced" else None,
         echo=find(r"\becho:(\S+)"),
+        tool=find(r"\btool:(\w+)") or "bash",
+        token=find(r"\btoken:(\w+)") or "luthien",
+        tool_result=tool_result_text(body),
+        thinking=_thinking_enabled(body),
     )
+
+
+def _thinking_enabled(body: dict[str, Any]) -> bool:
+    thinking = body.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
 
 
 def build_scenario(options: Options, provider: Literal["openai", "anthropic"]) -> Scenario:
@@ -162,6 +244,8 @@ def build_scenario(options: Options, provider: Literal["openai", "anthropic"]) -
     if name not in allowed:
         raise UnknownScenario(f"fake {provider} upstream has no scenario {name!r} (known: {', '.join(allowed)})")
     text = tuple(text_chunks(options.chunks)) + ((f" [{options.echo}]",) if options.echo else ())
+    if name == "tool_loop":
+        return tool_loop_turn(options, thinking=options.thinking and provider == "anthropic")
     if name in TOOL_CALLS_BY_SCENARIO:
         lead_in = () if name == "tool_only" else LEAD_IN_CHUNKS
         return Scenario(name, lead_in, TOOL_CALLS_BY_SCENARIO[name], stop="tool_calls")
@@ -176,3 +260,29 @@ def build_scenario(options: Options, provider: Literal["openai", "anthropic"]) -
     if name in _CUT_FAILURES:
         return Scenario(name, text[:DISCONNECT_AFTER], failure=_CUT_FAILURES[name])
     return Scenario(name, text)
+
+
+def tool_loop_command(token: str) -> str:
+    """The command a `tool_loop` asks to run: prints `token` and leaves it in a file (the proof it ran)."""
+    return f"echo {token} | tee tool-ran-{token}.txt"
+
+
+def tool_loop_answer(result: str) -> str:
+    """The final answer of a `tool_loop`, quoting the tool's result."""
+    return f"The command printed: {result.strip()}"
+
+
+def tool_loop_turn(options: Options, *, thinking: bool) -> Scenario:
+    """One turn of `scenario:tool_loop`: the tool call, or (after its result) the answer quoting it."""
+    thinking_chunks = THINKING_CHUNKS if thinking else ()
+    if options.tool_result is not None:
+        answer = tool_loop_answer(options.tool_result)
+        return Scenario("tool_loop", tuple(_words(answer)), thinking_chunks=thinking_chunks)
+    call = ToolCall(options.tool, json.dumps({"command": tool_loop_command(options.token)}))
+    return Scenario("tool_loop", LEAD_IN_CHUNKS, (call,), thinking_chunks=thinking_chunks, stop="tool_calls")
+
+
+def _words(text: str) -> list[str]:
+    """`text` in chunks of one word each (with its leading space)."""
+    words = text.split(" ")
+    return [(" " if i else "") + word for i, word in enumerate(words)]
