@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -33,17 +35,20 @@ def test_blocked_request_is_a_4xx_naming_the_policy(proxy: Proxy, backend: str, 
         json={**chat(f"{backend}-block_request", "something forbidden"), "stream": stream},
         timeout=30,
     )
-    assert response.status_code == 403
-    message = response.json()["error"]["message"]
-    assert "block_request" in message and "forbidden" in message
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "policy_blocked"
+    assert "block_request" in error["message"] and "forbidden" in error["message"]
     assert proxy.upstream.requests == [] or all("forbidden" not in str(r["body"]) for r in proxy.upstream.requests)
 
 
 def test_blocking_a_held_stream_before_any_byte_is_a_real_http_error(proxy: Proxy) -> None:
     with httpx.Client(timeout=30) as client:
         served = stream_chat(client, proxy.base_url, proxy.headers, chat("openai-block_request", "block-held please"))
-    assert served.status_code == 403
-    assert "block_request" in served.body and "mentions the upstream" in served.body
+    assert served.status_code == 400
+    error = json.loads(served.body)["error"]
+    assert error["type"] == "policy_blocked"
+    assert "block_request" in error["message"] and "mentions the upstream" in error["message"]
 
 
 def test_blocking_after_bytes_went_out_is_an_in_band_error_frame(proxy: Proxy) -> None:

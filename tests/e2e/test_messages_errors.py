@@ -64,18 +64,21 @@ def error_frame(served: Served) -> tuple[str, dict[str, object]]:
 
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_blocked_request_is_a_403_naming_the_policy(messages_proxy: MessagesProxy, backend: str, stream: bool) -> None:
+def test_blocked_request_is_a_400_policy_blocked_naming_the_policy(
+    messages_proxy: MessagesProxy, backend: str, stream: bool
+) -> None:
     served, transaction_id = send(messages_proxy, f"{backend}-block_request", "something forbidden", stream)
-    error = http_error(served, 403)
+    error = http_error(served, 400)
+    assert error["type"] == "policy_blocked"
     assert "block_request" in str(error["message"]) and "forbidden" in str(error["message"])
     assert all("forbidden" not in str(r.body) for r in messages_proxy.fake.requests)  # never reached the upstream
     status, reason = recorded_status(messages_proxy, transaction_id)
     assert status == "blocked" and "forbidden" in str(reason)
 
 
-def test_sdk_raises_permission_denied_for_a_blocked_request(messages_proxy: MessagesProxy) -> None:
+def test_sdk_raises_bad_request_for_a_blocked_request(messages_proxy: MessagesProxy) -> None:
     messages = [{"role": "user", "content": f"something forbidden {new_marker()}"}]
-    with sdk_client(messages_proxy) as (client, _), pytest.raises(anthropic.PermissionDeniedError) as raised:
+    with sdk_client(messages_proxy) as (client, _), pytest.raises(anthropic.BadRequestError) as raised:
         client.messages.create(model="anthropic-block_request", max_tokens=256, messages=messages)
     assert "block_request" in str(raised.value)
 
@@ -86,8 +89,8 @@ def test_blocking_a_held_response_before_any_byte_is_a_real_http_error(
     messages_proxy: MessagesProxy, backend: str, stream: bool
 ) -> None:
     served, transaction_id = send(messages_proxy, f"{backend}-block_request", "block-held please", stream)
-    error = http_error(served)
-    assert 400 <= served.status_code < 500
+    error = http_error(served, 400)
+    assert error["type"] == "policy_blocked"
     assert "block_request" in str(error["message"]) and "mentions the upstream" in str(error["message"])
     assert b"quick brown" not in served.body  # none of the held text leaked
     status, _ = recorded_status(messages_proxy, transaction_id)
@@ -99,7 +102,7 @@ def test_blocking_after_bytes_went_out_is_an_error_event(messages_proxy: Message
     served, transaction_id = send(messages_proxy, f"{backend}-block_at_finish", "hi", stream=True)
     before, error = error_frame(served)
     assert before == TEXT  # the text went out before the refusal
-    assert "block_at_finish" in str(error["message"])
+    assert error["type"] == "policy_blocked" and "block_at_finish" in str(error["message"])
     status, reason = recorded_status(messages_proxy, transaction_id)
     assert status == "blocked" and "refused after the text was sent" in str(reason)
 

@@ -6,6 +6,7 @@ import copy
 
 import pytest
 from fastapi import HTTPException
+from litellm.exceptions import ModifyResponseException
 from litellm.proxy._types import UserAPIKeyAuth
 from litellm.types.utils import ModelResponse
 
@@ -87,22 +88,42 @@ async def test_client_leaving_mid_stream_is_recorded_cancelled_and_cleaned_up() 
     assert_clean(callback)
 
 
-async def test_blocked_request_raises_a_403_naming_the_policy_and_cleans_up() -> None:
-    callback, sink = plugin()
+def refusing(callback: LuthienCallback) -> None:
+    """Make the `no_shell` policy block every request."""
     policy = callback.config.policies["no_shell"]
 
     async def refuse(*args: object) -> object:
         policy.block("no requests today")
 
     policy.on_request = refuse  # type: ignore[method-assign]
+
+
+async def test_blocked_request_raises_a_400_policy_blocked_naming_the_policy_and_cleans_up() -> None:
+    callback, sink = plugin()
+    refusing(callback)
     with pytest.raises(HTTPException) as raised:
         await callback.async_pre_call_hook(KEY, None, data("safe"), "acompletion")
-    assert raised.value.status_code == 403
+    assert raised.value.status_code == 400
+    assert getattr(raised.value, "type", None) == "policy_blocked"  # LiteLLM's OpenAI-format `error.type`
     assert raised.value.detail == {
         "error": "Blocked by policy 'no_shell': no requests today",
         "type": "PolicyBlockedError",
         "policy": "no_shell",
     }
+    assert statuses(sink) == ["blocked"]
+    assert_clean(callback)
+
+
+async def test_blocked_request_in_message_mode_is_answered_by_an_assistant_message() -> None:
+    config = load_plugin_config({**CONFIG, "blocked_request_response": "message"})
+    sink = InMemoryEventSink()
+    callback = LuthienCallback(config, {"safe": "no_shell"}, sink)
+    refusing(callback)
+    request = data("safe")
+    with pytest.raises(ModifyResponseException) as raised:  # LiteLLM answers 200 with its message
+        await callback.async_pre_call_hook(KEY, None, request, "acompletion")
+    assert raised.value.message == "Blocked by policy 'no_shell': no requests today"
+    assert (raised.value.model, raised.value.request_data) == ("safe", request)
     assert statuses(sink) == ["blocked"]
     assert_clean(callback)
 

@@ -85,3 +85,10 @@ def test_model_groups_map_to_policies_and_must_agree() -> None:
         model_policies([models[0], {"model_name": "a"}], known, "passthrough")
     with pytest.raises(ConfigError, match=r"model_list\[0\].model_info.luthien_policy: unknown policy 'zzz'"):
         model_policies([{"model_name": "a", "model_info": {"luthien_policy": "zzz"}}], known, "passthrough")
+
+
+def test_blocked_request_response_is_error_by_default_and_validated() -> None:
+    assert load_plugin_config({}).settings.blocked_request_response == "error"
+    assert load_plugin_config({"blocked_request_response": "message"}).settings.blocked_request_response == "message"
+    with pytest.raises(ConfigError, match=r"callback_settings\.luthien\.blocked_request_response: Input should be"):
+        load_plugin_config({"blocked_request_response": "silence"})
