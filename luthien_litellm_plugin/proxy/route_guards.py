@@ -20,6 +20,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import Message, Receive, Scope, Send
 
+from luthien_litellm_plugin.proxy.client_errors import POLICY_BLOCKED
+
 ErrorFormat = Literal["openai", "anthropic", "gemini"]
 COUNT_TOKENS_CALL_TYPE = "count_tokens"
 
@@ -129,9 +131,9 @@ def _refusal(error_format: ErrorFormat, refusal: HTTPException) -> JSONResponse:
     message = str(detail.get("error")) if isinstance(detail, dict) else str(detail)
     status = refusal.status_code
     if error_format == "anthropic":
-        body: dict[str, object] = {"type": "error", "error": {"type": "permission_error", "message": message}}
+        body: dict[str, object] = {"type": "error", "error": {"type": POLICY_BLOCKED, "message": message}}
     elif error_format == "gemini":
         body = {"error": {"code": status, "message": message, "status": "PERMISSION_DENIED"}}
     else:
-        body = {"error": {"message": message, "type": "permission_error", "param": None, "code": str(status)}}
+        body = {"error": {"message": message, "type": POLICY_BLOCKED, "param": None, "code": str(status)}}
     return JSONResponse(body, status_code=status)

@@ -73,7 +73,7 @@ async def test_an_uncovered_route_on_a_policed_model_is_refused_and_recorded(mod
     request = with_path(data(model), "/v1/embeddings")
     with pytest.raises(HTTPException) as refused:
         await callback.async_pre_call_hook(KEY, None, request, "aembedding")
-    assert refused.value.status_code == 403
+    assert refused.value.status_code == 400 and getattr(refused.value, "type", None) == "policy_blocked"
     detail = refused.value.detail
     assert isinstance(detail, dict)
     assert "/v1/embeddings" in str(detail["error"]) and "not covered" in str(detail["error"])
