@@ -7,6 +7,7 @@ produce for that wire traffic (Anthropic → OpenAI translation included).
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import httpx
@@ -26,8 +27,16 @@ def _sse(events: list[tuple[str | None, dict[str, object] | str]]) -> bytes:
     return "".join(lines).encode()
 
 
-def openai_sse(text_parts: list[str], tool_calls: list[tuple[str, str, list[str]]] = ()) -> bytes:  # type: ignore[assignment]
-    """OpenAI chat-completions SSE: role chunk, text deltas, fragmented tool calls, finish, usage."""
+def openai_sse(
+    text_parts: list[str],
+    tool_calls: list[tuple[str, str, list[str]]] = (),  # type: ignore[assignment]
+    *,
+    interleaved: bool = False,
+) -> bytes:
+    """OpenAI chat-completions SSE: role chunk, text deltas, fragmented tool calls, finish, usage.
+
+    `interleaved`: the calls' deltas alternate (index 0, 1, 0, 1, …), as the format allows.
+    """
     base = {"id": "chatcmpl-wire", "object": "chat.completion.chunk", "created": 1700000000, "model": "gpt-4o"}
 
     def frame(delta: dict[str, object], finish: str | None = None) -> tuple[None, dict[str, object]]:
@@ -35,10 +44,15 @@ def openai_sse(text_parts: list[str], tool_calls: list[tuple[str, str, list[str]
 
     events: list[tuple[str | None, dict[str, object] | str]] = [frame({"role": "assistant", "content": ""})]
     events += [frame({"content": part}) for part in text_parts]
+    per_call: list[list[dict[str, object]]] = []
     for index, (call_id, name, fragments) in enumerate(tool_calls):
         first = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
-        events.append(frame({"tool_calls": [first]}))
-        events += [frame({"tool_calls": [{"index": index, "function": {"arguments": f}}]}) for f in fragments]
+        per_call.append([first, *({"index": index, "function": {"arguments": f}} for f in fragments)])
+    if interleaved:
+        deltas = [delta for row in itertools.zip_longest(*per_call) for delta in row if delta is not None]
+    else:
+        deltas = [delta for call in per_call for delta in call]
+    events += [frame({"tool_calls": [delta]}) for delta in deltas]
     events.append(frame({}, "tool_calls" if tool_calls else "stop"))
     usage = {"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21}
     events.append((None, {**base, "choices": [], "usage": usage}))
@@ -148,6 +162,17 @@ WIRE = {
                 ("call_w", "get_weather", ['{"loc', 'ation": ', '"Paris"}']),
                 ("call_b", "bash", ['{"comm', 'and": "l', 's -la"}']),
             ],
+        ),
+    ),
+    "openai_interleaved_tool_calls": (
+        "openai",
+        openai_sse(
+            [],
+            [
+                ("call_b", "bash", ['{"comm', 'and": "r', 'm -rf /"}']),
+                ("call_w", "get_weather", ['{"loc', 'ation": ', '"Paris"}']),
+            ],
+            interleaved=True,
         ),
     ),
     "anthropic_text": ("anthropic", anthropic_sse(["Hello", " from", " Claude."])),

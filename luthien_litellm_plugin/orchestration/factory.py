@@ -11,14 +11,13 @@ from luthien_litellm_plugin.observability.transaction_recorder import (
     DefaultTransactionRecorder,
     TransactionRecorder,
 )
-from luthien_litellm_plugin.orchestration.policy_orchestrator import PolicyOrchestrator
+from luthien_litellm_plugin.orchestration.policy_orchestrator import DEFAULT_IDLE_TIMEOUT_SECONDS, PolicyOrchestrator
 from luthien_litellm_plugin.policies.policy import Policy
-from luthien_litellm_plugin.streaming.streaming_orchestrator import DEFAULT_IDLE_TIMEOUT_SECONDS
 
 
 def create_default_orchestrator(
     policy: Policy,
-    llm_client: LLMClient,
+    llm_client: LLMClient | None = None,
     db_pool: EventSink | None = None,
     event_publisher: EventSink | None = None,
     *,
@@ -49,6 +48,5 @@ def create_default_orchestrator(
         llm_client=llm_client,
         observability_factory=observability_factory,
         recorder_factory=recorder_factory,
-        streaming_orchestrator=None,
         stream_idle_timeout_seconds=stream_idle_timeout_seconds,
     )

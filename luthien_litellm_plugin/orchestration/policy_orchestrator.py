@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import TypeVar
 
 from litellm.types.utils import ModelResponse, ModelResponseStream
+from opentelemetry import trace
 from opentelemetry.trace import Span
 
 from luthien_litellm_plugin.errors import LuthienError, PolicyError, TerminalStatus
@@ -16,32 +16,28 @@ from luthien_litellm_plugin.llm.client import LLMClient
 from luthien_litellm_plugin.observability.context import ObservabilityContext
 from luthien_litellm_plugin.observability.transaction_recorder import TransactionRecorder
 from luthien_litellm_plugin.orchestration import anthropic_message
+from luthien_litellm_plugin.orchestration.policy_stream import OutputEgress, PolicyStream
 from luthien_litellm_plugin.orchestration.transaction import Transaction
 from luthien_litellm_plugin.policies.policy import Policy, PolicyContext
 from luthien_litellm_plugin.streaming.anthropic_egress import AnthropicEgress
 from luthien_litellm_plugin.streaming.anthropic_ingress import AnthropicIngress, AnthropicWire
 from luthien_litellm_plugin.streaming.anthropic_validator import AnthropicStreamValidator
-from luthien_litellm_plugin.streaming.channel import Channel
-from luthien_litellm_plugin.streaming.chunks import finish_reason_of
-from luthien_litellm_plugin.streaming.egress import Egress, EgressStream
-from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, StreamBlock, ToolCallStreamBlock
-from luthien_litellm_plugin.streaming.stream_state import StreamState
+from luthien_litellm_plugin.streaming.egress import EgressStream
+from luthien_litellm_plugin.streaming.release import Release
+from luthien_litellm_plugin.streaming.runtime import ClientError, IdleDeadline, serve_batches, serve_chunks
 from luthien_litellm_plugin.streaming.streaming_chunk_assembler import StreamingChunkAssembler
-from luthien_litellm_plugin.streaming.streaming_orchestrator import (
-    DEFAULT_IDLE_TIMEOUT_SECONDS,
-    PolicyProcessor,
-    StreamingOrchestrator,
-)
 from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
+from luthien_litellm_plugin.streaming.wire_errors import anthropic_error_event
 from luthien_litellm_plugin.types import JSONObject, RequestMessage, ToolCall
 
 Chunk = ModelResponseStream
 T = TypeVar("T")
 Out = TypeVar("Out")
-EmitObserver = Callable[[Chunk], None]
-EgressFactory = Callable[[Channel[Out], EmitObserver, TransactionRecorder], Egress]
-"""Builds the egress for one stream: (client channel, observer of emitted chunks, recorder)."""
-Hook = Callable[[StreamingResponseContext], Awaitable[None]]
+DEFAULT_IDLE_TIMEOUT_SECONDS = 30.0
+
+
+def _as_is(error: Exception) -> Exception:
+    return error
 
 
 class PolicyOrchestrator:
@@ -55,10 +51,9 @@ class PolicyOrchestrator:
     def __init__(
         self,
         policy: Policy,
-        llm_client: LLMClient,
+        llm_client: LLMClient | None,
         observability_factory: Callable[[str, Span], ObservabilityContext],
         recorder_factory: Callable[[ObservabilityContext], TransactionRecorder],
-        streaming_orchestrator: StreamingOrchestrator | None = None,
         *,
         stream_idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
     ) -> None:
@@ -66,7 +61,6 @@ class PolicyOrchestrator:
         self.llm_client = llm_client
         self.observability_factory = observability_factory
         self.recorder_factory = recorder_factory
-        self.streaming_orchestrator = streaming_orchestrator or StreamingOrchestrator()
         self.stream_idle_timeout_seconds = stream_idle_timeout_seconds
         self._transactions: dict[str, Transaction] = {}
 
@@ -95,14 +89,15 @@ class PolicyOrchestrator:
         self, request: RequestMessage, transaction_id: str, span: Span
     ) -> AsyncIterator[Chunk]:
         """Call the LLM and stream its response through the policy."""
-        async for chunk in self.stream_response(self.llm_client.stream(request), transaction_id, span, request):
+        upstream = self._client().stream(request)
+        async for chunk in self.stream_response(upstream, transaction_id, span, request):
             yield chunk
 
     async def process_full_response(self, request: RequestMessage, transaction_id: str, span: Span) -> ModelResponse:
         """Call the LLM and pass its complete response through the policy."""
         self.transaction(transaction_id, span)
         try:
-            response = await self.llm_client.complete(request)
+            response = await self._client().complete(request)
         except Exception as error:
             await self.finish(transaction_id, "error", str(error))
             raise
@@ -111,63 +106,57 @@ class PolicyOrchestrator:
     # ----- responses obtained elsewhere -----
 
     def stream_response(
-        self, upstream: AsyncIterator[Chunk], transaction_id: str, span: Span, request: RequestMessage | None = None
+        self,
+        upstream: AsyncIterator[Chunk],
+        transaction_id: str,
+        span: Span,
+        request: RequestMessage | None = None,
+        *,
+        client_error: ClientError = _as_is,
     ) -> AsyncGenerator[Chunk, None]:
-        """Run an upstream stream through the policy. Records the transaction however it ends."""
-
-        def run(processor: PolicyProcessor[Chunk]) -> AsyncGenerator[Chunk, None]:
-            return self.streaming_orchestrator.process(upstream, processor, self.stream_idle_timeout_seconds, span)
-
-        return self._stream(run, transaction_id, span, request, _openai_egress)
+        """Run an upstream stream through the policy. Records the transaction however it ends; a
+        failure is raised as `client_error(error)`."""
+        transaction = self.transaction(transaction_id, span)
+        recorder = transaction.recorder
+        egress = EgressStream(recorder.add_egress_chunk)
+        deadline = IdleDeadline(self.stream_idle_timeout_seconds)
+        stream = self._policy_stream(transaction, request, egress, deadline)
+        finish = partial(self._finish_stream, transaction_id)
+        return serve_chunks(upstream, stream, deadline=deadline, finish=finish, client_error=client_error)
 
     def stream_anthropic_response(
-        self, upstream: AsyncIterator[bytes], transaction_id: str, span: Span, request: RequestMessage | None = None
+        self,
+        upstream: AsyncIterator[bytes],
+        transaction_id: str,
+        span: Span,
+        request: RequestMessage | None = None,
+        *,
+        error_frame: Callable[[Exception], bytes] = anthropic_error_event,
+        client_error: ClientError = _as_is,
     ) -> AsyncGenerator[bytes, None]:
         """Run an Anthropic Messages SSE stream (bytes cut anywhere) through the policy.
 
         Upstream events the policy forwards unchanged go out as the exact upstream bytes. The
-        events of one upstream read are processed together and leave as one item.
+        events of one upstream read are processed together and leave as one item. A failure
+        after the first event ends the stream with `error_frame(error)`; before it, it raises.
         """
-        wire = AnthropicWire()
-        batches = AnthropicIngress(wire).batches(upstream)
-
-        def run(processor: PolicyProcessor[bytes]) -> AsyncGenerator[bytes, None]:
-            timeout = self.stream_idle_timeout_seconds
-            return self.streaming_orchestrator.process_batches(batches, processor, b"".join, timeout)
-
-        def egress(out: Channel[bytes], observe: EmitObserver, recorder: TransactionRecorder) -> AnthropicEgress:
-            validator = AnthropicStreamValidator()
-            recorder.check_served_stream_with(validator)
-            return AnthropicEgress(out, observe, wire, validator)
-
-        return self._stream(run, transaction_id, span, request, egress)
-
-    async def _stream(
-        self,
-        run: Callable[[PolicyProcessor[Out]], AsyncGenerator[Out, None]],
-        transaction_id: str,
-        span: Span,
-        request: RequestMessage | None,
-        egress_factory: EgressFactory[Out],
-    ) -> AsyncGenerator[Out, None]:
         transaction = self.transaction(transaction_id, span)
-        status: TerminalStatus = "cancelled"
-        error_text: str | None = "client disconnected"
-        try:
-            processor = self._policy_processor(transaction, request or transaction.final_request, egress_factory)
-            items = run(processor)
-            async with contextlib.aclosing(items):
-                async for item in items:
-                    yield item
-            status, error_text = "success", None
-        except LuthienError as error:
-            status, error_text = error.status, str(error)
-            raise
-        except Exception as error:
-            status, error_text = "error", f"{type(error).__name__}: {error}"
-            raise
-        finally:
-            await asyncio.shield(self._finish_stream(transaction_id, status, error_text))
+        recorder = transaction.recorder
+        wire = AnthropicWire()
+        validator = AnthropicStreamValidator()
+        recorder.check_served_stream_with(validator)
+        egress = AnthropicEgress(recorder.add_egress_chunk, wire, validator)
+        deadline = IdleDeadline(self.stream_idle_timeout_seconds)
+        stream = self._policy_stream(transaction, request, egress, deadline)
+        return serve_batches(
+            AnthropicIngress(wire).batches(upstream),
+            stream,
+            deadline=deadline,
+            join=b"".join,
+            finish=partial(self._finish_stream, transaction_id),
+            error_frame=error_frame,
+            client_error=client_error,
+        )
 
     async def apply_full_response(
         self, response: ModelResponse, transaction_id: str, span: Span, request: RequestMessage | None = None
@@ -226,16 +215,24 @@ class PolicyOrchestrator:
         transaction = self._transactions.pop(transaction_id, None)
         if transaction is not None:
             await transaction.recorder.record_completion(status, error)
+            if transaction.owns_span:
+                transaction.span.end()
 
-    def transaction(self, transaction_id: str, span: Span) -> Transaction:
-        """The transaction with this id, created (once) on first use."""
+    def transaction(self, transaction_id: str, span: Span, *, owns_span: bool = False) -> Transaction:
+        """The transaction with this id, created (once) on first use. With `owns_span`, the span
+        ends when the transaction does."""
         transaction = self._transactions.get(transaction_id)
         if transaction is None:
             observability = self.observability_factory(transaction_id, span)
             recorder = self.recorder_factory(observability)
-            transaction = Transaction(transaction_id, span, observability, recorder)
+            transaction = Transaction(transaction_id, span, observability, recorder, owns_span=owns_span)
             self._transactions[transaction_id] = transaction
         return transaction
+
+    def span_of(self, transaction_id: str) -> Span:
+        """The span of an open transaction (the invalid span if there is none)."""
+        transaction = self._transactions.get(transaction_id)
+        return transaction.span if transaction is not None else trace.INVALID_SPAN
 
     def is_open(self, transaction_id: str) -> bool:
         return transaction_id in self._transactions
@@ -246,6 +243,11 @@ class PolicyOrchestrator:
 
     # ----- internals -----
 
+    def _client(self) -> LLMClient:
+        if self.llm_client is None:
+            raise RuntimeError("this orchestrator has no LLM client: pass responses to stream_response / apply_*")
+        return self.llm_client
+
     async def _finish_stream(self, transaction_id: str, status: TerminalStatus, error: str | None) -> None:
         transaction = self._transactions.get(transaction_id)
         if transaction is not None:
@@ -253,6 +255,7 @@ class PolicyOrchestrator:
         await self.finish(transaction_id, status, error)
 
     async def _call_policy(self, call: Awaitable[T]) -> T:
+        """Run policy code; an unexpected exception fails the request closed as a PolicyError."""
         try:
             return await call
         except LuthienError:
@@ -271,76 +274,30 @@ class PolicyOrchestrator:
             observability=transaction.observability,
         )
 
-    def _policy_processor(
-        self, transaction: Transaction, request: RequestMessage | None, egress_factory: EgressFactory[Out]
-    ) -> PolicyProcessor[Out]:
-        if request is None:
+    def _policy_stream(
+        self,
+        transaction: Transaction,
+        request: RequestMessage | None,
+        egress: OutputEgress[Out],
+        deadline: IdleDeadline,
+    ) -> PolicyStream[Out]:
+        final_request = request or transaction.final_request
+        if final_request is None:
             raise RuntimeError(f"transaction {transaction.transaction_id} has no request")
-        policy = self.policy
-        recorder = transaction.recorder
-        delta_hooks: dict[type[StreamBlock], Hook] = {
-            ContentStreamBlock: policy.on_content_delta,
-            ToolCallStreamBlock: policy.on_tool_call_delta,
-        }
-        complete_hooks: dict[type[StreamBlock], Hook] = {
-            ContentStreamBlock: policy.on_content_complete,
-            ToolCallStreamBlock: policy.on_tool_call_complete,
-        }
 
-        async def dispatch(chunk: Chunk, state: StreamState, ctx: StreamingResponseContext) -> None:
-            await policy.on_chunk_received(ctx)
-            if state.current_block is not None:
-                await delta_hooks[type(state.current_block)](ctx)
-            if state.just_completed is not None:
-                await complete_hooks[type(state.just_completed)](ctx)
-            if chunk.choices and finish_reason_of(chunk.choices[0]) is not None:
-                await policy.on_finish_reason(ctx)
-
-        async def process(incoming: Channel[Chunk], outgoing: Channel[Out], keepalive: Callable[[], None]) -> None:
-            egress = egress_factory(outgoing, _observed(recorder.add_egress_chunk, keepalive), recorder)
-            assembler = StreamingChunkAssembler(on_chunk_callback=dispatch)
-            ctx = StreamingResponseContext(
-                transaction_id=transaction.transaction_id,
-                final_request=request,
-                ingress_assembler=assembler,
-                egress_queue=egress,
+        def context(assembler: StreamingChunkAssembler, release: Release) -> StreamingResponseContext:
+            return StreamingResponseContext(
+                transaction.transaction_id,
+                final_request,
+                assembler.state,
+                release,
                 scratchpad=transaction.scratchpad,
                 observability=transaction.observability,
-                keepalive=keepalive,
-                policy_name=policy.name,
+                keepalive=deadline.keepalive,
+                policy_name=self.policy.name,
             )
-            async for chunk in incoming:
-                recorder.add_ingress_chunk(chunk)
-                await self._guarded(assembler.feed(chunk, ctx))
-            unfinished = assembler.close_open_block()
-            if unfinished is not None:
-                await self._guarded(complete_hooks[type(unfinished)](ctx))
-                assembler.state.just_completed = None
-            await self._guarded(policy.on_stream_complete(ctx))
-            egress.finish(assembler.state.finish_reason)
 
-        return process
-
-    async def _guarded(self, call: Awaitable[None]) -> None:
-        """Run policy code; an unexpected exception fails the stream closed as a PolicyError."""
-        try:
-            await call
-        except LuthienError:
-            raise
-        except Exception as error:
-            raise PolicyError(self.policy.name, error) from error
-
-
-def _openai_egress(out: Channel[Chunk], observe: EmitObserver, recorder: TransactionRecorder) -> EgressStream:
-    return EgressStream(out, observe)
-
-
-def _observed(record: Callable[[Chunk], None], keepalive: Callable[[], None]) -> Callable[[Chunk], None]:
-    def observe(chunk: Chunk) -> None:
-        keepalive()
-        record(chunk)
-
-    return observe
+        return PolicyStream(self.policy, egress, context, transaction.recorder.add_ingress_chunk)
 
 
 def _tool_call_response(tool_call: ToolCall) -> ModelResponse:

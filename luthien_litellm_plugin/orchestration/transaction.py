@@ -23,3 +23,5 @@ class Transaction:
     final_request: RequestMessage | None = None
     scratchpad: dict[str, object] = field(default_factory=dict)
     """Per-request policy state, shared by the request, streaming and non-streaming hooks."""
+    owns_span: bool = False
+    """End `span` when the transaction ends (the span was opened for it)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC
+from dataclasses import dataclass
 from typing import NoReturn
 
 from litellm.types.utils import ModelResponse
@@ -10,6 +11,7 @@ from opentelemetry.trace import Span
 
 from luthien_litellm_plugin.errors import PolicyBlockedError
 from luthien_litellm_plugin.observability.context import NoOpObservabilityContext, ObservabilityContext
+from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, ToolCallStreamBlock
 from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
 from luthien_litellm_plugin.types import RequestMessage
 
@@ -35,18 +37,51 @@ class PolicyContext:
         self.observability = observability or NoOpObservabilityContext(call_id)
 
 
+@dataclass(frozen=True)
+class StreamHooks:
+    """Which streaming hooks a policy implements. The engine calls only these, and passes
+    through, as they stream, the kinds of blocks no hook of the policy decides."""
+
+    chunk_received: bool = False
+    content_delta: bool = False
+    content_complete: bool = False
+    tool_call_delta: bool = False
+    tool_call_complete: bool = False
+    finish_reason: bool = False
+    stream_complete: bool = False
+
+    @property
+    def owns_content(self) -> bool:
+        return self.content_delta or self.content_complete
+
+    @property
+    def owns_tool_calls(self) -> bool:
+        return self.tool_call_delta or self.tool_call_complete
+
+    @property
+    def none(self) -> bool:
+        """Nothing to call: the stream passes through untouched."""
+        return self == _NO_HOOKS
+
+
+_NO_HOOKS = StreamHooks()
+
+
 class Policy(ABC):
-    """Base policy. Every hook has a default; override the ones you need.
+    """Base policy. Every hook has a default that changes nothing; override the ones you need.
 
     One instance serves many concurrent requests: keep per-request state in the context's
     `scratchpad`, never on `self`. Raise `PolicyBlockedError` (or call `self.block(reason)`) to
     refuse; any other exception fails the request closed.
 
-    Streaming hooks run in this order for each chunk: `on_chunk_received`; then
-    `on_content_delta` / `on_tool_call_delta` for the open block; then `on_content_complete` /
-    `on_tool_call_complete` for a block that just completed; then `on_finish_reason` on the chunk
-    that carries it. `on_stream_complete` runs once after the last chunk. Nothing reaches the
-    client unless a hook emits it (see `luthien_litellm_plugin.streaming.helpers`).
+    Streaming: text passes through as it arrives unless the policy overrides
+    `on_content_delta` or `on_content_complete`; then the policy decides each text block, and
+    the block's chunks are held until it does. Likewise for tool calls with `on_tool_call_delta`
+    / `on_tool_call_complete`. A block the completion hook neither dropped nor held is
+    forwarded (see `luthien_litellm_plugin.streaming.helpers`). For each chunk the hooks run in
+    this order: `on_chunk_received`; the completion hook of each block the chunk completed; the
+    delta hook of the block the chunk belongs to; `on_finish_reason` on the chunk that carries
+    it. `on_stream_complete` runs once, after the last chunk.
     """
 
     _configured_name: str | None = None
@@ -65,27 +100,31 @@ class Policy(ABC):
         """Refuse the request or response, naming this policy."""
         raise PolicyBlockedError(self.name, reason)
 
+    def stream_hooks(self) -> StreamHooks:
+        """The streaming hooks this policy implements (by default: those its class overrides)."""
+        return _overridden_hooks(type(self))
+
     async def on_request(self, request: RequestMessage, context: PolicyContext) -> RequestMessage:
         """Process request before sending to LLM."""
         return request
 
     async def on_chunk_received(self, ctx: StreamingResponseContext) -> None:
-        """Called on every chunk."""
+        """Called on every chunk (observe only: the block hooks decide what is sent)."""
 
-    async def on_content_delta(self, ctx: StreamingResponseContext) -> None:
-        """Called when content delta received."""
+    async def on_content_delta(self, ctx: StreamingResponseContext, block: ContentStreamBlock) -> None:
+        """Called when text arrives (`block.last_delta`) for a block this policy decides."""
 
-    async def on_content_complete(self, ctx: StreamingResponseContext) -> None:
-        """Called when content block completes."""
+    async def on_content_complete(self, ctx: StreamingResponseContext, block: ContentStreamBlock) -> None:
+        """Called when a text block completes: forward it (the default), drop or replace it."""
 
-    async def on_tool_call_delta(self, ctx: StreamingResponseContext) -> None:
-        """Called when tool call delta received."""
+    async def on_tool_call_delta(self, ctx: StreamingResponseContext, block: ToolCallStreamBlock) -> None:
+        """Called when a delta arrives for a tool call this policy decides."""
 
-    async def on_tool_call_complete(self, ctx: StreamingResponseContext) -> None:
-        """Called when tool call block completes."""
+    async def on_tool_call_complete(self, ctx: StreamingResponseContext, block: ToolCallStreamBlock) -> None:
+        """Called when a tool call is complete: forward it (the default), drop or replace it."""
 
     async def on_finish_reason(self, ctx: StreamingResponseContext) -> None:
-        """Called when finish_reason received."""
+        """Called when finish_reason received (`ctx.ingress_state.finish_reason`)."""
 
     async def on_stream_complete(self, ctx: StreamingResponseContext) -> None:
         """Called when stream completes."""
@@ -93,3 +132,19 @@ class Policy(ABC):
     async def process_full_response(self, response: ModelResponse, context: PolicyContext) -> ModelResponse:
         """Process non-streaming response."""
         return response
+
+
+_HOOK_NAMES = {
+    "chunk_received": "on_chunk_received",
+    "content_delta": "on_content_delta",
+    "content_complete": "on_content_complete",
+    "tool_call_delta": "on_tool_call_delta",
+    "tool_call_complete": "on_tool_call_complete",
+    "finish_reason": "on_finish_reason",
+    "stream_complete": "on_stream_complete",
+}
+
+
+def _overridden_hooks(policy_class: type[Policy]) -> StreamHooks:
+    found = {field: getattr(policy_class, name) is not getattr(Policy, name) for field, name in _HOOK_NAMES.items()}
+    return StreamHooks(**found)

@@ -10,13 +10,8 @@ from litellm.types.utils import (
     ModelResponse,
 )
 
-from luthien_litellm_plugin.policies.policy import Policy, PolicyContext
-from luthien_litellm_plugin.streaming.helpers import (
-    drop_block,
-    passthrough_accumulated_chunks,
-    send_text,
-    send_tool_call,
-)
+from luthien_litellm_plugin.policies.policy import Policy, PolicyContext, StreamHooks
+from luthien_litellm_plugin.streaming.helpers import drop_block, send_text, send_tool_call
 from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, ToolCallStreamBlock
 from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
 from luthien_litellm_plugin.types import RequestMessage, ToolCall
@@ -29,10 +24,11 @@ class SimplePolicy(Policy):
     """Convenience base class for content-level transformations.
 
     Override `on_request_simple`, `on_response_content` and/or `on_response_tool_call`. While
-    streaming, text is held until its block completes and tool calls until they are whole; an
-    unchanged block goes out as the original chunks, a changed one as new chunks. Chunks that
-    carry no content (role, reasoning, usage) pass straight through. Streaming and
-    non-streaming responses get the same result. Call `self.block(reason)` to refuse.
+    streaming, text is held until its block completes (only if `on_response_content` is
+    overridden) and tool calls until they are whole (only if `on_response_tool_call` is); an
+    unchanged block goes out as the original chunks, a changed one as new chunks. Everything
+    else streams straight through. Streaming and non-streaming responses get the same result.
+    Call `self.block(reason)` to refuse.
     """
 
     async def on_request_simple(self, request: RequestMessage) -> RequestMessage:
@@ -52,44 +48,34 @@ class SimplePolicy(Policy):
     async def on_request(self, request: RequestMessage, context: PolicyContext) -> RequestMessage:
         return await self.on_request_simple(request)
 
-    async def on_chunk_received(self, ctx: StreamingResponseContext) -> None:
-        state = ctx.ingress_state
-        if state.current_block is None and state.just_completed is None:
-            await passthrough_accumulated_chunks(ctx)
+    def stream_hooks(self) -> StreamHooks:
+        """Text blocks are held only when `on_response_content` is overridden, tool calls only
+        when `on_response_tool_call` is; the rest streams through untouched."""
+        cls = type(self)
+        return StreamHooks(
+            content_complete=cls.on_response_content is not SimplePolicy.on_response_content,
+            tool_call_complete=cls.on_response_tool_call is not SimplePolicy.on_response_tool_call,
+        )
 
-    async def on_content_complete(self, ctx: StreamingResponseContext) -> None:
-        block = ctx.ingress_state.just_completed
-        if not isinstance(block, ContentStreamBlock):
-            return
+    async def on_content_complete(self, ctx: StreamingResponseContext, block: ContentStreamBlock) -> None:
         content = block.content
         transformed = await self.on_response_content(content, ctx.final_request)
         if transformed == content:
-            await passthrough_accumulated_chunks(ctx)
-            return
+            return  # forwarded as it came
         await drop_block(ctx, block)
         if transformed:
             await send_text(ctx, transformed)
 
-    async def on_tool_call_complete(self, ctx: StreamingResponseContext) -> None:
-        block = ctx.ingress_state.just_completed
-        if not isinstance(block, ToolCallStreamBlock):
-            return
+    async def on_tool_call_complete(self, ctx: StreamingResponseContext, block: ToolCallStreamBlock) -> None:
         tool_call = block.tool_call
         decision = await self.on_response_tool_call(tool_call, ctx.final_request)
         if decision == tool_call:
-            await passthrough_accumulated_chunks(ctx)
-            return
+            return  # forwarded as it came
         await drop_block(ctx, block)
         if isinstance(decision, ToolCall):
             await send_tool_call(ctx, decision)
         elif decision:
             await send_text(ctx, decision)
-
-    async def on_finish_reason(self, ctx: StreamingResponseContext) -> None:
-        await passthrough_accumulated_chunks(ctx)
-
-    async def on_stream_complete(self, ctx: StreamingResponseContext) -> None:
-        await passthrough_accumulated_chunks(ctx)
 
     # ----- non-streaming -----
 

@@ -9,8 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from luthien_litellm_plugin.policies.policy import Policy, PolicyContext
 from luthien_litellm_plugin.policies.simple_policy import SimplePolicy
-from luthien_litellm_plugin.streaming.chunks import content_of, delta_of
-from luthien_litellm_plugin.streaming.helpers import drop_block, passthrough_accumulated_chunks, send_text
+from luthien_litellm_plugin.streaming.helpers import drop_block, send_text
 from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock
 from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
 from luthien_litellm_plugin.types import RequestMessage
@@ -94,31 +93,13 @@ class StringReplacementPolicy(Policy):
         self.options = options
         self.replacer = Replacer(options)
 
-    async def on_chunk_received(self, ctx: StreamingResponseContext) -> None:
-        state = ctx.ingress_state
-        if state.current_block is None and state.just_completed is None:
-            await passthrough_accumulated_chunks(ctx)
+    async def on_content_delta(self, ctx: StreamingResponseContext, block: ContentStreamBlock) -> None:
+        await self._release(ctx, block.last_delta, final=False)
 
-    async def on_content_delta(self, ctx: StreamingResponseContext) -> None:
-        chunk = ctx.last_ingress_chunk
-        if chunk is not None and chunk.choices:
-            await self._release(ctx, content_of(delta_of(chunk.choices[0])) or "", final=False)
-
-    async def on_content_complete(self, ctx: StreamingResponseContext) -> None:
-        block = ctx.ingress_state.just_completed
-        if isinstance(block, ContentStreamBlock):
-            await self._release(ctx, "", final=True)
-            await drop_block(ctx, block)
-            ctx.scratchpad.pop(self._STATE, None)
-
-    async def on_tool_call_complete(self, ctx: StreamingResponseContext) -> None:
-        await passthrough_accumulated_chunks(ctx)
-
-    async def on_finish_reason(self, ctx: StreamingResponseContext) -> None:
-        await passthrough_accumulated_chunks(ctx)
-
-    async def on_stream_complete(self, ctx: StreamingResponseContext) -> None:
-        await passthrough_accumulated_chunks(ctx)
+    async def on_content_complete(self, ctx: StreamingResponseContext, block: ContentStreamBlock) -> None:
+        await drop_block(ctx, block)  # its text went out through `_release`, replaced
+        await self._release(ctx, "", final=True)
+        ctx.scratchpad.pop(self._STATE, None)
 
     async def _release(self, ctx: StreamingResponseContext, new_text: str, final: bool) -> None:
         pending = ctx.scratchpad.get(self._STATE, "")

@@ -6,18 +6,9 @@ import json
 
 from fastapi import HTTPException
 
-from luthien_litellm_plugin.errors import (
-    LuthienError,
-    PolicyBlockedError,
-    StreamIdleTimeoutError,
-    UpstreamStreamError,
-)
+from luthien_litellm_plugin.errors import LuthienError, PolicyBlockedError
 from luthien_litellm_plugin.proxy.request_data import Api
-
-POLICY_BLOCKED = "policy_blocked"
-"""The error type of a policy block, in both formats. Claude Code shows a 400 of this type as a
-refusal (`API Error: 400 Blocked by policy …`) and, unlike other 400s, does not retry it with
-fewer beta headers."""
+from luthien_litellm_plugin.streaming.wire_errors import anthropic_error_body, openai_error_type
 
 
 class StreamError(Exception):
@@ -40,11 +31,6 @@ class TypedHTTPException(HTTPException):
         self.type = error_type
 
 
-def _is_block(error: Exception) -> bool:
-    """A policy block, or a request the plugin refused: to a client, both are refusals."""
-    return isinstance(error, LuthienError) and error.status == "blocked"
-
-
 def _detail(error: LuthienError) -> dict[str, object]:
     detail: dict[str, object] = {"error": error.message, "type": type(error).__name__}
     if isinstance(error, PolicyBlockedError):
@@ -62,7 +48,11 @@ def http_error(error: LuthienError, api: Api) -> HTTPException:
     return TypedHTTPException(error.status_code, _detail(error), error_type)
 
 
-def stream_error(error: LuthienError, api: Api) -> StreamError:
+def stream_error(error: Exception, api: Api) -> Exception:
+    """What the streaming hook raises for a stream that fails (an engine error in the client's
+    format; anything else as it is)."""
+    if not isinstance(error, LuthienError):
+        return error
     if api == "messages":
         return StreamError(error.status_code, _anthropic_envelope(error))
     return StreamError(error.status_code, error.message, openai_error_type(error))
@@ -72,36 +62,4 @@ def _anthropic_envelope(error: LuthienError) -> str:
     """The whole Anthropic error body as the error's message. LiteLLM passes a message that already is
     an envelope through unchanged; any other message gets the type LiteLLM derives from the status
     (400 → `invalid_request_error`), which would hide `policy_blocked`."""
-    return json.dumps({"type": "error", "error": {"type": anthropic_error_type(error), "message": _message(error)}})
-
-
-def openai_error_type(error: LuthienError) -> str | None:
-    """The OpenAI-format `error.type` of an engine error; None leaves LiteLLM's default for the status."""
-    return POLICY_BLOCKED if _is_block(error) else None
-
-
-def anthropic_error_event(error: Exception) -> bytes:
-    """An Anthropic `event: error` frame, for a failure after the stream started."""
-    data = {"type": "error", "error": {"type": anthropic_error_type(error), "message": _message(error)}}
-    return f"event: error\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
-
-
-def _message(error: Exception) -> str:
-    if isinstance(error, UpstreamStreamError):
-        return error.upstream_message  # the upstream's own words, as a direct client would see them
-    if isinstance(error, LuthienError):
-        return error.message
-    return f"{type(error).__name__}: {error}"
-
-
-def anthropic_error_type(error: Exception) -> str:
-    """The Anthropic error type matching an engine error (an upstream's own type is kept)."""
-    if isinstance(error, UpstreamStreamError):
-        return error.error_type
-    if _is_block(error):
-        return POLICY_BLOCKED
-    if isinstance(error, StreamIdleTimeoutError):
-        return "timeout_error"
-    if isinstance(error, LuthienError) and error.status_code == 400:
-        return "invalid_request_error"
-    return "api_error"
+    return json.dumps(anthropic_error_body(error))

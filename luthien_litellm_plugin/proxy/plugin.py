@@ -7,10 +7,10 @@ response headers) is defined here, not inherited: LiteLLM ignores inherited ones
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
+from functools import partial
 from typing import NoReturn, TypeVar, cast
 
 from litellm.integrations.custom_logger import CustomLogger
@@ -29,7 +29,7 @@ from luthien_litellm_plugin.orchestration.transaction import Transaction
 from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
 from luthien_litellm_plugin.proxy import binding, blocked_requests, request_data
 from luthien_litellm_plugin.proxy.binding import Binding, RoutedDeployment
-from luthien_litellm_plugin.proxy.client_errors import anthropic_error_event, http_error, stream_error
+from luthien_litellm_plugin.proxy.client_errors import http_error, stream_error
 from luthien_litellm_plugin.proxy.coverage import (
     COMMA_LIST_CALL_TYPES,
     COVERED_APIS,
@@ -40,7 +40,6 @@ from luthien_litellm_plugin.proxy.coverage import (
 )
 from luthien_litellm_plugin.proxy.deployment_policies import DeploymentPolicies
 from luthien_litellm_plugin.proxy.settings import PluginConfig
-from luthien_litellm_plugin.proxy.unused_llm_client import ProxyOwnsTheCall
 from luthien_litellm_plugin.types import JSONObject, RequestMessage, ToolCall
 
 PASSTHROUGH = "passthrough"
@@ -71,13 +70,12 @@ class LuthienCallback(CustomLogger):
         timeout = settings.stream_idle_timeout_seconds
         policies = {**config.policies, UNPOLICED: PassthroughPolicy().named(UNPOLICED)}
         self.orchestrators: dict[str, PolicyOrchestrator] = {
-            name: create_default_orchestrator(policy, ProxyOwnsTheCall(), sink, stream_idle_timeout_seconds=timeout)
+            name: create_default_orchestrator(policy, None, sink, stream_idle_timeout_seconds=timeout)
             for name, policy in policies.items()
         }
         self.deployments = DeploymentPolicies(model_policies, settings.default_policy, config.policies)
         self.unpoliced_routes = UnpolicedRoutes(settings.unpoliced_routes)
         self._policies_in_use = frozenset({*model_policies.values(), settings.default_policy})
-        self._spans: dict[str, Span] = {}
 
     def policy_for(self, model: str) -> str:
         """The policy of a model group (by its configured name)."""
@@ -113,10 +111,8 @@ class LuthienCallback(CustomLogger):
         try:
             final = await orchestrator.process_request(original, transaction_id, span)
         except PolicyBlockedError as error:
-            self._end_span(transaction_id)
             raise blocked_requests.answer(error, data, api, self.config.settings.blocked_request_response) from error
         except LuthienError as error:
-            self._end_span(transaction_id)
             raise http_error(error, api) from error
         request_data.apply_request(data, original, final)
         binding.bind(Binding(transaction_id, policy))
@@ -162,8 +158,6 @@ class LuthienCallback(CustomLogger):
             kept = await orchestrator.check_tool_call(tool_call, request, transaction_id, span)
         except LuthienError as error:
             raise http_error(error, "chat") from error
-        finally:
-            self._end_span(transaction_id)
         if kept is None:
             raise http_error(PolicyBlockedError(policy, f"the MCP tool '{name}' is not allowed"), "chat")
         if kept.arguments != tool_call.arguments:
@@ -199,7 +193,6 @@ class LuthienCallback(CustomLogger):
         marked = request_data.marks(data)
         if marked is not None and marked.api == "unpoliced":
             await self.orchestrators[UNPOLICED].finish(marked.transaction_id, "error" if failed else "success")
-            self._end_span(marked.transaction_id)
 
     async def _open_unpoliced(self, data: dict, call_type: str, route: str) -> None:
         transaction_id = uuid.uuid4().hex
@@ -225,13 +218,12 @@ class LuthienCallback(CustomLogger):
         )
         error = RouteRefusedError(f"Refused by luthien: {reason}")
         await orchestrator.finish(transaction_id, "blocked", error.message)
-        self._end_span(transaction_id)
         raise http_error(error, api)
 
     def _describe(
         self, orchestrator: PolicyOrchestrator, transaction_id: str, span: Span, data: dict, api: str
     ) -> Transaction:
-        transaction = orchestrator.transaction(transaction_id, span)
+        transaction = orchestrator.transaction(transaction_id, span, owns_span=True)
         recorder = transaction.recorder
         if isinstance(recorder, DefaultTransactionRecorder):
             call_id = data.get("litellm_call_id")  # client-settable: a reference, never our key
@@ -297,7 +289,7 @@ class LuthienCallback(CustomLogger):
         orchestrator = self.orchestrators.get(bound.policy)
         if orchestrator is None or not orchestrator.is_open(bound.transaction_id):
             return
-        transaction = orchestrator.transaction(bound.transaction_id, self._span(bound.transaction_id))
+        transaction = orchestrator.transaction(bound.transaction_id, orchestrator.span_of(bound.transaction_id))
         await transaction.observability.emit_event(
             events.DEPLOYMENT_REFUSED,
             {"deployment_id": deployment_id, "model_group": group, "policy": policy, "reason": reason},
@@ -305,46 +297,30 @@ class LuthienCallback(CustomLogger):
 
     # ----- responses -----
 
-    # LiteLLM annotates items as ModelResponseStream; on /v1/messages they are SSE bytes.
-    async def async_post_call_streaming_iterator_hook(  # type: ignore[override]
+    # LiteLLM annotates items as ModelResponseStream; on /v1/messages they are SSE bytes. Not a
+    # generator itself: it returns the engine's stream, so a chunk crosses no extra generator.
+    def async_post_call_streaming_iterator_hook(  # type: ignore[override]
         self,
         user_api_key_dict: UserAPIKeyAuth,
         response: AsyncIterator[ModelResponseStream | bytes],
         request_data: dict,
-    ) -> AsyncGenerator[ModelResponseStream | bytes, None]:
+    ) -> AsyncIterator[ModelResponseStream | bytes]:
         try:
             found = self._open_transaction(request_data)
         except LuthienError as error:
-            raise stream_error(error, _api_of(request_data)) from error
+            return _failed(stream_error(error, _api_of(request_data)))
         if found is None:
-            async for item in blocked_requests.as_anthropic_events(response):
-                yield item
-            return
+            return blocked_requests.as_anthropic_events(response)
         transaction_id, orchestrator, api = found
-        span = self._span(transaction_id)
-        try:
-            # What LiteLLM hands the hook depends on the endpoint: SSE bytes on /v1/messages (the
-            # ingress rejects anything else), ModelResponseStream chunks on chat.
-            if api == "unpoliced":
-                async for item in _finished_when_done(response, orchestrator, transaction_id):
-                    yield item
-                return
-            if api == "messages":
-                reads = cast(AsyncIterator[bytes], response)
-                events = orchestrator.stream_anthropic_response(reads, transaction_id, span)
-                async for event in _with_anthropic_error_frame(events):
-                    yield event
-                return
-            chunks = orchestrator.stream_response(
-                cast(AsyncIterator[ModelResponseStream], response), transaction_id, span
-            )
-            async with contextlib.aclosing(chunks):
-                async for chunk in chunks:
-                    yield chunk
-        except LuthienError as error:
-            raise stream_error(error, api) from error
-        finally:
-            self._end_span(transaction_id)
+        span = orchestrator.span_of(transaction_id)
+        if api == "unpoliced":
+            return _finished_when_done(response, orchestrator, transaction_id)
+        client_error = partial(stream_error, api=api)
+        if api == "messages":
+            reads = cast(AsyncIterator[bytes], response)
+            return orchestrator.stream_anthropic_response(reads, transaction_id, span, client_error=client_error)
+        chunks = cast(AsyncIterator[ModelResponseStream], response)
+        return orchestrator.stream_response(chunks, transaction_id, span, client_error=client_error)
 
     async def async_post_call_success_hook(
         self, data: dict, user_api_key_dict: UserAPIKeyAuth, response: object
@@ -356,7 +332,7 @@ class LuthienCallback(CustomLogger):
         if found is None:
             return response
         transaction_id, orchestrator, api = found
-        span = self._span(transaction_id)
+        span = orchestrator.span_of(transaction_id)
         try:
             if api == "unpoliced":
                 await orchestrator.finish(transaction_id, "success")
@@ -370,8 +346,6 @@ class LuthienCallback(CustomLogger):
             raise unexpected  # never serve a response the policy did not see
         except LuthienError as error:
             raise http_error(error, api) from error
-        finally:
-            self._end_span(transaction_id)
 
     async def async_post_call_failure_hook(
         self,
@@ -389,7 +363,6 @@ class LuthienCallback(CustomLogger):
         status: TerminalStatus = "blocked" if _refusal_in(original_exception) else "error"
         error = f"{type(original_exception).__name__}: {original_exception}"
         await orchestrator.finish(marked.transaction_id, status, error)
-        self._end_span(marked.transaction_id)
         return None
 
     async def async_post_call_response_headers_hook(
@@ -425,35 +398,14 @@ class LuthienCallback(CustomLogger):
         return marked.transaction_id, orchestrator, marked.api
 
     def _open_span(self, transaction_id: str, policy: str, api: str) -> Span:
-        span = _tracer.start_span("luthien.transaction", attributes={"luthien.policy": policy, "luthien.api": api})
-        self._spans[transaction_id] = span
-        return span
-
-    def _span(self, transaction_id: str) -> Span:
-        return self._spans.get(transaction_id) or trace.INVALID_SPAN
-
-    def _end_span(self, transaction_id: str) -> None:
-        span = self._spans.pop(transaction_id, None)
-        if span is not None:
-            span.end()
+        """The transaction's span; it ends with the transaction (see `_describe`)."""
+        return _tracer.start_span("luthien.transaction", attributes={"luthien.policy": policy, "luthien.api": api})
 
 
-async def _with_anthropic_error_frame(events: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
-    """Ends a started stream that fails with an Anthropic `event: error` frame, never a cut.
-
-    Before the first event the error is raised instead: the client then gets a real HTTP
-    error (LiteLLM sends the status and message of a `StreamError` in Anthropic's format).
-    """
-    started = False
-    async with contextlib.aclosing(events):
-        try:
-            async for event in events:
-                started = True
-                yield event
-        except Exception as error:
-            if not started:
-                raise
-            yield anthropic_error_event(error)
+async def _failed(error: Exception) -> AsyncGenerator[ModelResponseStream | bytes, None]:
+    """A stream that fails before its first item (the client gets a real HTTP error)."""
+    raise error
+    yield  # an async generator: LiteLLM iterates what the hook returns
 
 
 async def _finished_when_done(

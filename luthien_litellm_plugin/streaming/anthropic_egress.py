@@ -22,7 +22,6 @@ from litellm.types.utils import ChatCompletionDeltaToolCall, ModelResponseStream
 from luthien_litellm_plugin.streaming.anthropic_ingress import FRAMING_EVENTS, AnthropicWire, SourceEvent
 from luthien_litellm_plugin.streaming.anthropic_sse import SSEEvent
 from luthien_litellm_plugin.streaming.anthropic_validator import AnthropicStreamValidator
-from luthien_litellm_plugin.streaming.channel import Channel
 from luthien_litellm_plugin.streaming.chunks import (
     content_of,
     create_finish_chunk,
@@ -30,6 +29,7 @@ from luthien_litellm_plugin.streaming.chunks import (
     finish_reason_of,
     single_choice,
     tool_calls_of,
+    usage_of,
 )
 from luthien_litellm_plugin.types import JSONObject
 
@@ -66,12 +66,11 @@ class AnthropicEgress:
 
     def __init__(
         self,
-        out: Channel[bytes],
         observer: EmitObserver,
         wire: AnthropicWire,
         validator: AnthropicStreamValidator | None = None,
     ) -> None:
-        self._out = out
+        self._out: list[bytes] = []
         self._observer = observer
         self._wire = wire
         self._validator = validator
@@ -90,10 +89,13 @@ class AnthropicEgress:
         """True once an event with content went out to the client."""
         return self._started
 
-    async def put(self, chunk: ModelResponseStream) -> None:
-        self.put_nowait(chunk)
+    def take(self) -> list[bytes]:
+        """The SSE bytes ready to go to the client since the last call, one item per event."""
+        out, self._out = self._out, []
+        return out
 
-    def put_nowait(self, chunk: ModelResponseStream) -> None:
+    def put(self, chunk: ModelResponseStream, *, built: bool = True) -> None:
+        """Send a chunk; an upstream chunk is known by identity (its event's exact bytes go out)."""
         if self._finished:
             raise RuntimeError("a chunk was emitted after the stream finished")
         self.template = chunk
@@ -124,6 +126,8 @@ class AnthropicEgress:
     def _put_source(self, source: SourceEvent, chunk: ModelResponseStream) -> None:
         kind = source.event.event
         if kind in FRAMING_EVENTS:
+            if usage_of(chunk) is not None:
+                self._observer(chunk)  # the usage the served message_start / message_delta carry
             return  # sent by `_start` and `finish`, from the upstream's own events
         self._observer(chunk)
         if kind == "content_block_start":
@@ -249,7 +253,7 @@ class AnthropicEgress:
     def _write(self, event: tuple[SSEEvent, JSONObject]) -> None:
         if self._validator is not None:
             self._validator.check(event[0], event[1])
-        self._out.send_nowait(event[0].raw)
+        self._out.append(event[0].raw)
 
 
 def encode_event(kind: str, data: JSONObject) -> bytes:

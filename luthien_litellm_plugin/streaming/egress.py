@@ -1,6 +1,6 @@
 """The policy-facing end of a stream: whatever policies emit leaves well-formed.
 
-The framework, not each policy, owns the egress invariants (DESIGN.md §4): the first chunk
+The framework, not each policy, owns the egress invariants: the first chunk
 carries `role`; `finish_reason` comes exactly once, alone, after every content and tool-call
 delta, followed only by usage; tool calls get indices 0, 1, 2… in emission order; a stream
 whose tool calls were all removed finishes with `stop`. Chunks are copied only when one of
@@ -10,7 +10,6 @@ these rules requires a change.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
 
 from litellm.types.utils import (
     ChatCompletionDeltaCustomToolCall,
@@ -19,7 +18,7 @@ from litellm.types.utils import (
     StreamingChoices,
 )
 
-from luthien_litellm_plugin.streaming.channel import Channel
+from luthien_litellm_plugin.errors import UnsupportedStreamError
 from luthien_litellm_plugin.streaming.chunks import (
     create_finish_chunk,
     delta_of,
@@ -37,41 +36,25 @@ DeltaToolCall = ChatCompletionDeltaToolCall | ChatCompletionDeltaCustomToolCall
 EmitObserver = Callable[[ModelResponseStream], None]
 
 
-class Egress(Protocol):
-    """Where policies put chunks; it owns the client wire's rules (see `EgressStream`)."""
-
-    template: ModelResponseStream | None
-
-    @property
-    def started(self) -> bool: ...
-
-    async def put(self, chunk: ModelResponseStream) -> None: ...
-
-    def put_nowait(self, chunk: ModelResponseStream) -> None: ...
-
-    def finish(self, upstream_finish_reason: str | None) -> None: ...
-
-
 class EgressStream:
-    """Normalizes chunks put by policies and sends them on to the client channel.
+    """Normalizes the chunks a policy releases; `take()` hands over what is ready to send.
 
     Leading chunks with nothing to show (a role-only first chunk) are held until the first
     chunk with content, so a policy that blocks before emitting anything still produces a real
     HTTP error rather than a started 200 stream.
     """
 
-    def __init__(self, out: Channel[ModelResponseStream], observer: EmitObserver) -> None:
-        self._out = out
+    def __init__(self, observer: EmitObserver) -> None:
         self._observer = observer
+        self._out: list[ModelResponseStream] = []
         self._started = False
         self._held: list[ModelResponseStream] = []
         self._finish_chunk: ModelResponseStream | None = None
         self._usage_chunks: list[ModelResponseStream] = []
-        self._index_by_id: dict[str, int] = {}
-        self._id_by_source_index: dict[int, str] = {}
+        self._served_index: dict[tuple[bool, object], int] = {}
         self._finished = False
         self.template: ModelResponseStream | None = None
-        """The last chunk seen; id/model/created source for chunks the framework builds."""
+        """The last chunk put; id/model/created source for chunks the framework builds."""
 
     @property
     def started(self) -> bool:
@@ -80,12 +63,14 @@ class EgressStream:
 
     @property
     def tool_call_count(self) -> int:
-        return len(self._index_by_id)
+        return len(self._served_index)
 
-    async def put(self, chunk: ModelResponseStream) -> None:
-        self.put_nowait(chunk)
+    def take(self) -> list[ModelResponseStream]:
+        """The chunks ready to go to the client since the last call, in order."""
+        out, self._out = self._out, []
+        return out
 
-    def put_nowait(self, chunk: ModelResponseStream) -> None:
+    def put(self, chunk: ModelResponseStream, *, built: bool = True) -> None:
         if self._finished:
             raise RuntimeError("a chunk was emitted after the stream finished")
         self.template = chunk
@@ -100,7 +85,7 @@ class EgressStream:
             chunk, self._finish_chunk = separate_finish(chunk, choice)
             choice = chunk.choices[0]
         if tool_calls_of(delta_of(choice)):
-            chunk = self._reindexed(chunk, choice)
+            chunk = self._reindexed(chunk, choice, built)
         if self._started:
             self._send(chunk)
         elif has_payload(delta_of(choice)):
@@ -131,7 +116,7 @@ class EgressStream:
         if chunk is not None:
             choice = chunk.choices[0]
             reason = finish_reason_of(choice) or reason
-        if reason == "tool_calls" and not self._index_by_id:
+        if reason == "tool_calls" and not self._served_index:
             reason = "stop"
         if chunk is None:
             return create_finish_chunk(reason, like=self.template)
@@ -149,25 +134,33 @@ class EgressStream:
 
     def _send(self, chunk: ModelResponseStream) -> None:
         self._observer(chunk)
-        self._out.send_nowait(chunk)
+        self._out.append(chunk)
 
-    def _reindexed(self, chunk: ModelResponseStream, choice: StreamingChoices) -> ModelResponseStream:
+    def _reindexed(self, chunk: ModelResponseStream, choice: StreamingChoices, built: bool) -> ModelResponseStream:
         calls = tool_calls_of(delta_of(choice)) or []
-        renumbered = [self._renumbered(call) for call in calls]
+        renumbered = [self._renumbered(call, built) for call in calls]
         if all(new is old for new, old in zip(renumbered, calls, strict=True)):
             return chunk
         return with_delta(chunk, choice, tool_calls=renumbered)
 
-    def _renumbered(self, call: DeltaToolCall) -> DeltaToolCall:
-        call_id = call.id if call.id is not None else self._id_by_source_index.get(call.index)
-        if call_id is None:
-            call_id = f"call_index_{call.index}"
-        index = self._index_by_id.setdefault(call_id, len(self._index_by_id))
-        if call.id is not None:
-            self._id_by_source_index[call.index] = call.id
+    def _renumbered(self, call: DeltaToolCall, built: bool) -> DeltaToolCall:
+        """Served indices are 0, 1, 2… in the order calls start. An upstream call is known by its
+        upstream index (its later deltas carry no id); a built one by its id."""
+        key = (built, call.id if built else call.index)
+        index = self._served_index.get(key)
+        if index is None:
+            _check_first_delta(call)
+            index = self._served_index[key] = len(self._served_index)
         if index == call.index:
             return call
         return call.model_copy(update={"index": index})
+
+
+def _check_first_delta(call: DeltaToolCall) -> None:
+    """A client can only start a tool call it can name and answer."""
+    name = call.function.name if isinstance(call, ChatCompletionDeltaToolCall) else call.custom.name
+    if not call.id or not name:
+        raise UnsupportedStreamError(f"tool call {call.index} would be served without its id and name")
 
 
 def _with_role(chunk: ModelResponseStream) -> ModelResponseStream:

@@ -3,38 +3,60 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from luthien_litellm_plugin.types import ToolCall
+
+Decision = Literal["undecided", "pass", "drop", "held"]
+"""What happens to a block's upstream chunks: not decided yet (held back), forwarded, dropped,
+or held until a deferred decision resolves."""
 
 
 @dataclass(eq=False)
 class StreamBlock:
     """One block of a streamed response.
 
-    `start_index` / `end_index` delimit, in `StreamState.raw_chunks`, the chunks that carried
-    this block's deltas (end exclusive), so a policy can forward or drop exactly them.
+    `parts` are the positions, in `StreamState.raw_chunks`, of the chunks that carried this
+    block (in order; not always contiguous: parallel tool calls may interleave).
     """
 
     id: str
-    start_index: int
-    end_index: int
+    parts: list[int] = field(default_factory=list)
     is_complete: bool = False
+    decision: Decision = "undecided"
+
+    @property
+    def start_index(self) -> int:
+        """Position of the block's first chunk."""
+        return self.parts[0]
+
+    @property
+    def end_index(self) -> int:
+        """One past the position of the block's last chunk."""
+        return self.parts[-1] + 1
 
 
 @dataclass(eq=False)
 class ContentStreamBlock(StreamBlock):
     """A run of assistant text."""
 
-    _parts: list[str] = field(default_factory=list)
+    _parts_text: list[str] = field(default_factory=list)
+    _last: str = ""
 
     @property
     def content(self) -> str:
-        if len(self._parts) > 1:
-            self._parts[:] = ["".join(self._parts)]
-        return self._parts[0] if self._parts else ""
+        if len(self._parts_text) > 1:
+            self._parts_text[:] = ["".join(self._parts_text)]
+        return self._parts_text[0] if self._parts_text else ""
+
+    @property
+    def last_delta(self) -> str:
+        """The text of the block's latest chunk."""
+        return self._last
 
     def append(self, text: str) -> None:
-        self._parts.append(text)
+        self._parts_text.append(text)
+        self._last = text
 
 
 @dataclass(eq=False)
@@ -43,7 +65,7 @@ class ToolCallStreamBlock(StreamBlock):
 
     name: str = ""
     index: int = 0
-    """The upstream's `index` for this call."""
+    """The upstream's `index` for this call (how its deltas are matched while it streams)."""
     _argument_parts: list[str] = field(default_factory=list)
 
     @property

@@ -11,22 +11,20 @@ from luthien_litellm_plugin.streaming.stream_blocks import StreamBlock
 
 @dataclass
 class StreamState:
-    """Blocks seen so far, the open block, and the chunk cursor used for passthrough.
+    """The upstream chunks received so far, the blocks they make up, finish reason and usage.
 
-    `raw_chunks[last_emission_index:]` are the chunks no policy decision has covered yet.
+    `raw_chunks` are the upstream chunks (split so each carries at most one block's delta);
+    `owners[i]` is the block chunk `i` belongs to (None for role, finish and usage chunks).
+    `last_emission_index` is the release cursor: every chunk before it was sent or dropped.
     """
 
     blocks: list[StreamBlock] = field(default_factory=list)
     current_block: StreamBlock | None = None
+    """The block the latest chunk belongs to (None if it belongs to none)."""
     just_completed: StreamBlock | None = None
+    """The block whose completion hook is running."""
     finish_reason: str | None = None
     raw_chunks: list[ModelResponseStream] = field(default_factory=list)
+    owners: list[StreamBlock | None] = field(default_factory=list)
     last_emission_index: int = 0
     usage: Usage | None = None
-
-    @property
-    def undecided_end(self) -> int:
-        """End of the chunks a passthrough may forward now: everything before the open block."""
-        if self.current_block is not None:
-            return self.current_block.start_index
-        return len(self.raw_chunks)

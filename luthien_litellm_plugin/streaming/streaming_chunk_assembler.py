@@ -1,130 +1,119 @@
-"""Turns a stream of chunks into blocks (text runs, tool calls) and calls back on each chunk."""
+"""Turns a stream of chunks into blocks (text runs, tool calls)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Generic, TypeVar
-
 from litellm.types.utils import ChatCompletionDeltaToolCall, ModelResponseStream
 
+from luthien_litellm_plugin.errors import UnsupportedStreamError
 from luthien_litellm_plugin.streaming.chunks import (
     content_of,
     delta_of,
     finish_reason_of,
     single_choice,
-    split_chunk,
     tool_calls_of,
     usage_of,
 )
-from luthien_litellm_plugin.streaming.stream_blocks import (
-    ContentStreamBlock,
-    StreamBlock,
-    ToolCallStreamBlock,
-)
+from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, StreamBlock, ToolCallStreamBlock
 from luthien_litellm_plugin.streaming.stream_state import StreamState
 
-C = TypeVar("C")
-ChunkCallback = Callable[[ModelResponseStream, StreamState, C], Awaitable[None]]
 
+class StreamingChunkAssembler:
+    """Adds chunks (each carrying at most one block's delta, see `split_chunk`) to a `StreamState`.
 
-class StreamingChunkAssembler(Generic[C]):
-    """Feeds chunks into a `StreamState` and calls `on_chunk_callback(chunk, state, context)`.
-
-    A block completes when the next block starts or `finish_reason` arrives; during that
-    callback it is `state.just_completed`. Chunks carrying several things at once (text and a
-    tool call, two tool calls, text and `finish_reason`) are first split so that each chunk the
-    callback sees belongs to at most one block. The input is read to its end: chunks after
-    `finish_reason` (usage) are processed like any other.
+    Tool calls are matched by the upstream's `index` while they stream, so the deltas of
+    parallel calls may interleave. A text block completes when a tool call starts; tool calls
+    complete together at `finish_reason` (or the end of the stream), since until then a later
+    delta may still belong to any of them. A delta for a tool call that already completed is a
+    stream the engine refuses (its decision was taken on incomplete arguments).
     """
 
-    def __init__(self, on_chunk_callback: ChunkCallback[C]) -> None:
+    def __init__(self, *, owns_content: bool = True, owns_tool_calls: bool = True) -> None:
         self.state = StreamState()
-        self.on_chunk = on_chunk_callback
+        self._owns_content = owns_content
+        self._owns_tool_calls = owns_tool_calls
+        self._open_text: ContentStreamBlock | None = None
+        self._open_tools: dict[int, ToolCallStreamBlock] = {}
+        self._closed_tools: set[int] = set()
 
-    async def process(self, incoming: AsyncIterator[ModelResponseStream], context: C) -> None:
-        async for chunk in incoming:
-            await self.feed(chunk, context)
+    def add(self, chunk: ModelResponseStream) -> list[StreamBlock]:
+        """Add one chunk; returns the blocks it completed (in the order they started).
 
-    async def feed(self, chunk: ModelResponseStream, context: C) -> None:
-        """Process one upstream chunk (split into parts if it carries several things)."""
-        for part in split_chunk(chunk):
-            state = self.state
-            state.raw_chunks.append(part)
-            self._update_state(part)
-            await self.on_chunk(part, state, context)
-            state.just_completed = None
-
-    def close_open_block(self) -> StreamBlock | None:
-        """Complete the block left open by a stream that ended without `finish_reason`."""
-        block = self.state.current_block
-        if block is not None:
-            self._complete_current()
-        return block
-
-    def _update_state(self, chunk: ModelResponseStream) -> None:
+        A block of a kind the policy does not own is decided `pass` when it starts (its chunks
+        are forwarded as they arrive); the policy decides the others.
+        """
+        state = self.state
+        position = len(state.raw_chunks)
+        state.raw_chunks.append(chunk)
         usage = usage_of(chunk)
         if usage is not None:
-            self.state.usage = usage
+            state.usage = usage
         choice = single_choice(chunk)
-        if choice is None:
-            return
-        delta = delta_of(choice)
-        content = content_of(delta)
-        if content:
-            self._content_block().append(content)
-        else:
-            calls = tool_calls_of(delta)
-            if calls and isinstance(calls[0], ChatCompletionDeltaToolCall):
-                self._add_tool_call_delta(calls[0])
-        if finish_reason_of(choice) is not None:
-            self._complete_current()
-            self.state.finish_reason = finish_reason_of(choice)
+        owner: StreamBlock | None = None
+        completed: list[StreamBlock] = []
+        if choice is not None:
+            delta = delta_of(choice)
+            content = content_of(delta)
+            calls = tool_calls_of(delta) if not content else None
+            if content:
+                owner = self._text_block(completed)
+                owner.append(content)
+            elif calls and isinstance(calls[0], ChatCompletionDeltaToolCall):
+                owner = self._tool_call_block(calls[0], completed)
+            finish_reason = finish_reason_of(choice)
+            if finish_reason is not None:
+                state.finish_reason = finish_reason
+                completed.extend(self.close())
+        if owner is not None:
+            owner.parts.append(position)
+        state.owners.append(owner)
+        state.current_block = owner
+        return completed
 
-    def _content_block(self) -> ContentStreamBlock:
-        current = self.state.current_block
-        position = len(self.state.raw_chunks) - 1
-        if not isinstance(current, ContentStreamBlock):
-            current = ContentStreamBlock(
-                id=f"content-{len(self.state.blocks)}", start_index=position, end_index=position
-            )
-            self._start(current)
-        current.end_index = position + 1
-        return current
+    def close(self) -> list[StreamBlock]:
+        """Complete every open block (the stream ended, or reached `finish_reason`)."""
+        completed: list[StreamBlock] = []
+        self._complete_text(completed)
+        completed.extend(self._open_tools.values())
+        self._closed_tools.update(self._open_tools)
+        self._open_tools.clear()
+        for block in completed:
+            block.is_complete = True
+        return completed
 
-    def _add_tool_call_delta(self, delta: ChatCompletionDeltaToolCall) -> None:
-        block = self._tool_call_block(delta)
-        block.end_index = len(self.state.raw_chunks)
+    def _text_block(self, completed: list[StreamBlock]) -> ContentStreamBlock:
+        if self._open_text is None:
+            if self._open_tools:  # text after tool calls: they will get no more deltas
+                completed.extend(self.close())
+            self._open_text = ContentStreamBlock(id=f"content-{len(self.state.blocks)}")
+            self._start(self._open_text, self._owns_content)
+        return self._open_text
+
+    def _tool_call_block(self, delta: ChatCompletionDeltaToolCall, completed: list[StreamBlock]) -> ToolCallStreamBlock:
+        index = delta.index
+        block = self._open_tools.get(index)
+        if block is None:
+            if index in self._closed_tools:
+                raise UnsupportedStreamError(f"a delta for tool call {index} arrived after it completed")
+            self._complete_text(completed)
+            block = ToolCallStreamBlock(id=delta.id or "", index=index)
+            self._open_tools[index] = block
+            self._start(block, self._owns_tool_calls)
         function = delta.function
         if function.name and not block.name:
             block.name = function.name
+        if delta.id and not block.id:
+            block.id = delta.id
         if function.arguments:
             block.append_arguments(function.arguments)
-
-    def _tool_call_block(self, delta: ChatCompletionDeltaToolCall) -> ToolCallStreamBlock:
-        current = self.state.current_block
-        if isinstance(current, ToolCallStreamBlock) and (
-            delta.id == current.id if delta.id is not None else delta.index == current.index
-        ):
-            return current
-        position = len(self.state.raw_chunks) - 1
-        block = ToolCallStreamBlock(
-            id=delta.id or f"call_{len(self.state.blocks)}",
-            start_index=position,
-            end_index=position,
-            index=delta.index,
-        )
-        self._start(block)
         return block
 
-    def _start(self, block: StreamBlock) -> None:
-        self._complete_current()
-        self.state.blocks.append(block)
-        self.state.current_block = block
+    def _complete_text(self, completed: list[StreamBlock]) -> None:
+        if self._open_text is not None:
+            self._open_text.is_complete = True
+            completed.append(self._open_text)
+            self._open_text = None
 
-    def _complete_current(self) -> None:
-        current = self.state.current_block
-        if current is None:
-            return
-        current.is_complete = True
-        self.state.just_completed = current
-        self.state.current_block = None
+    def _start(self, block: StreamBlock, owned: bool) -> None:
+        if not owned:
+            block.decision = "pass"
+        self.state.blocks.append(block)

@@ -3,50 +3,60 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+
+from litellm.types.utils import ModelResponseStream
 
 from luthien_litellm_plugin.observability.context import ObservabilityContext
-from luthien_litellm_plugin.streaming.egress import Egress
+from luthien_litellm_plugin.streaming.release import Release
 from luthien_litellm_plugin.streaming.stream_state import StreamState
 from luthien_litellm_plugin.types import RequestMessage
-
-if TYPE_CHECKING:
-    from litellm.types.utils import ModelResponseStream
-
-    from luthien_litellm_plugin.streaming.streaming_chunk_assembler import StreamingChunkAssembler
 
 
 def _no_keepalive() -> None:
     return None
 
 
-@dataclass
 class StreamingResponseContext:
     """Per-request context for streaming hooks.
 
     `scratchpad` is the place for per-request policy state (policies are shared by concurrent
     requests; never keep request state on the policy object). `keepalive()` tells the idle
-    timeout the policy is still working (e.g. waiting on a slow check).
+    timeout the policy is still working (e.g. waiting on a slow check). Policies send and
+    decide through `luthien_litellm_plugin.streaming.helpers`.
     """
 
-    transaction_id: str
-    final_request: RequestMessage
-    ingress_assembler: StreamingChunkAssembler[StreamingResponseContext] | None
-    egress_queue: Egress
-    scratchpad: dict[str, object]
-    observability: ObservabilityContext
-    keepalive: Callable[[], None] = field(default=_no_keepalive)
-    policy_name: str = ""
+    def __init__(
+        self,
+        transaction_id: str,
+        final_request: RequestMessage,
+        state: StreamState,
+        release: Release,
+        *,
+        scratchpad: dict[str, object],
+        observability: ObservabilityContext,
+        keepalive: Callable[[], None] = _no_keepalive,
+        policy_name: str = "",
+    ) -> None:
+        self.transaction_id = transaction_id
+        self.final_request = final_request
+        self.scratchpad = scratchpad
+        self.observability = observability
+        self.keepalive = keepalive
+        self.policy_name = policy_name
+        self._state = state
+        self._release = release
+
+    @property
+    def request(self) -> RequestMessage:
+        """The request as it went upstream (after the policy's `on_request`)."""
+        return self.final_request
 
     @property
     def ingress_state(self) -> StreamState:
-        """Current ingress state."""
-        if self.ingress_assembler is None:
-            raise RuntimeError("ingress_assembler not yet initialized")
-        return self.ingress_assembler.state
+        """What arrived so far: blocks, finish reason, usage (read it; don't change it)."""
+        return self._state
 
     @property
     def last_ingress_chunk(self) -> ModelResponseStream | None:
-        chunks = self.ingress_state.raw_chunks
+        chunks = self._state.raw_chunks
         return chunks[-1] if chunks else None

@@ -14,6 +14,7 @@ from luthien_litellm_plugin.observability.events import TRANSACTION_COMPLETED, I
 from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
 from luthien_litellm_plugin.policies.policy import Policy
 from luthien_litellm_plugin.streaming.helpers import passthrough_last_chunk, send_text
+from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, ToolCallStreamBlock
 from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
 from tests.streams import SPAN, chunk, iterate, request, serve, served_text, usage_chunk
 
@@ -39,16 +40,16 @@ class Recording(Passthrough):
         self.calls.append("chunk")
         await super().on_chunk_received(ctx)
 
-    async def on_content_delta(self, ctx: StreamingResponseContext) -> None:
+    async def on_content_delta(self, ctx: StreamingResponseContext, block: ContentStreamBlock) -> None:
         self.calls.append("content_delta")
 
-    async def on_content_complete(self, ctx: StreamingResponseContext) -> None:
+    async def on_content_complete(self, ctx: StreamingResponseContext, block: ContentStreamBlock) -> None:
         self.calls.append("content_complete")
 
-    async def on_tool_call_delta(self, ctx: StreamingResponseContext) -> None:
+    async def on_tool_call_delta(self, ctx: StreamingResponseContext, block: ToolCallStreamBlock) -> None:
         self.calls.append("tool_delta")
 
-    async def on_tool_call_complete(self, ctx: StreamingResponseContext) -> None:
+    async def on_tool_call_complete(self, ctx: StreamingResponseContext, block: ToolCallStreamBlock) -> None:
         self.calls.append("tool_complete")
 
     async def on_finish_reason(self, ctx: StreamingResponseContext) -> None:
@@ -62,15 +63,15 @@ def completed(sink: InMemoryEventSink) -> list[tuple[object, object]]:
     return [(e.payload["status"], e.payload["error"]) for e in sink.of_type(TRANSACTION_COMPLETED)]
 
 
-async def test_hooks_fire_in_the_plan_order() -> None:
+async def test_hooks_fire_in_order() -> None:
     policy = Recording()
     await serve(create_default_orchestrator(policy, ReplayLLMClient()), TEXT_THEN_TOOL)
     assert policy.calls == [
         "chunk",
         "content_delta",
         "chunk",
+        "content_complete",  # the text completes as the tool call starts, before its delta hook
         "tool_delta",
-        "content_complete",
         "chunk",
         "tool_delta",
         "chunk",
@@ -105,7 +106,7 @@ async def test_upstream_error_propagates_and_is_recorded() -> None:
 
 async def test_policy_exception_fails_closed_as_policy_error() -> None:
     class Broken(Policy):
-        async def on_content_complete(self, ctx: StreamingResponseContext) -> None:
+        async def on_content_complete(self, ctx: StreamingResponseContext, block: ContentStreamBlock) -> None:
             raise KeyError("oops")
 
     sink = InMemoryEventSink()
@@ -157,7 +158,7 @@ async def test_idle_upstream_times_out() -> None:
 
 async def test_keepalive_from_a_slow_policy_holds_off_the_timeout() -> None:
     class Slow(Passthrough):
-        async def on_content_complete(self, ctx: StreamingResponseContext) -> None:
+        async def on_content_complete(self, ctx: StreamingResponseContext, block: ContentStreamBlock) -> None:
             loop = asyncio.get_running_loop()
             for _ in range(6):  # 6 × 60 ms of work > the 200 ms timeout, with keepalives between
                 done = loop.create_future()
@@ -169,6 +170,37 @@ async def test_keepalive_from_a_slow_policy_holds_off_the_timeout() -> None:
     orchestrator = create_default_orchestrator(Slow(), ReplayLLMClient(), stream_idle_timeout_seconds=0.2)
     served = await serve(orchestrator, [chunk("a", role="assistant"), chunk(finish_reason="stop")])
     assert served_text(served) == "a!"
+
+
+async def test_a_slow_policy_without_keepalives_times_out() -> None:
+    class Stuck(Passthrough):
+        async def on_content_complete(self, ctx: StreamingResponseContext, block: ContentStreamBlock) -> None:
+            await asyncio.Event().wait()
+
+    sink = InMemoryEventSink()
+    orchestrator = create_default_orchestrator(
+        Stuck(), ReplayLLMClient(), db_pool=sink, stream_idle_timeout_seconds=0.05
+    )
+    with pytest.raises(StreamIdleTimeoutError):
+        await serve(orchestrator, [chunk("a", role="assistant"), chunk(finish_reason="stop")])
+    assert completed(sink)[0][0] == "timeout"
+
+
+async def test_a_stream_runs_in_the_consumer_task_alone() -> None:
+    """No reader or processor task: the client's pull drives the policy and the upstream."""
+    tasks_during: list[set[asyncio.Task[object]]] = []
+
+    async def upstream() -> AsyncIterator[ModelResponseStream]:
+        for item in TEXT_THEN_TOOL:
+            tasks_during.append(asyncio.all_tasks())
+            yield item
+
+    orchestrator = create_default_orchestrator(Recording(), ReplayLLMClient())
+    final = await orchestrator.process_request(request(), "txn", SPAN)
+    before = asyncio.all_tasks()
+    served = [c async for c in orchestrator.stream_response(upstream(), "txn", SPAN, final)]
+    assert served_text(served) == "Hi"
+    assert all(tasks == before for tasks in tasks_during)
 
 
 async def test_client_leaving_cancels_tasks_closes_upstream_and_records_cancelled() -> None:

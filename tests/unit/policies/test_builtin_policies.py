@@ -91,6 +91,21 @@ async def test_block_tools_replaces_the_blocked_call_with_an_explanation(name: s
     assert finishes == ["tool_calls"]
 
 
+@pytest.mark.parametrize("blocked", ["bash", "get_weather"])
+async def test_block_tools_on_interleaved_parallel_calls_serves_the_other_call_whole(blocked: str) -> None:
+    """The upstream interleaves the deltas of calls 0 and 1 (LiteLLM's own parsing of the wire)."""
+    policy = BlockToolsPolicy(BlockToolsOptions(tools=[blocked])).named("no_shell")
+    orchestrator = create_default_orchestrator(policy, ReplayLLMClient())
+    served = await serve(orchestrator, await litellm_stream(*WIRE["openai_interleaved_tool_calls"]))  # checks egress
+    kept = {
+        "bash": ("call_w", "get_weather", '{"location": "Paris"}'),
+        "get_weather": ("call_b", "bash", '{"command": "rm -rf /"}'),
+    }
+    call_id, name, arguments = kept[blocked]
+    assert served_tool_calls(served) == [{"id": call_id, "name": name, "arguments": arguments}]
+    assert f"blocked a call to '{blocked}'" in served_text(served)
+
+
 async def test_block_tools_by_argument_pattern_and_finish_fixed_when_none_remain() -> None:
     policy = BlockToolsPolicy(BlockToolsOptions(arguments_pattern=r"rm -rf|Paris"))
     (text, calls, finishes), _ = await both_ways(policy, "anthropic_tool_calls")

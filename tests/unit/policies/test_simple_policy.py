@@ -14,6 +14,7 @@ from luthien_litellm_plugin.errors import PolicyBlockedError
 from luthien_litellm_plugin.llm.replay_client import ReplayLLMClient
 from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
 from luthien_litellm_plugin.policies.simple_policy import SimplePolicy, ToolCallDecision
+from luthien_litellm_plugin.streaming.stream_blocks import ToolCallStreamBlock
 from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
 from luthien_litellm_plugin.types import RequestMessage, ToolCall
 from tests.streams import SPAN, chunk, finish_reasons, request, serve, served_text, served_tool_calls, usage_chunk
@@ -167,9 +168,11 @@ async def test_tool_call_is_not_served_before_it_is_decided() -> None:
     served_calls_at_decision: list[int] = []
 
     class Spy(SimplePolicy):
-        async def on_tool_call_complete(self, ctx: StreamingResponseContext) -> None:
-            served_calls_at_decision.append(ctx.egress_queue.tool_call_count)
-            await super().on_tool_call_complete(ctx)
+        async def on_tool_call_complete(self, ctx: StreamingResponseContext, block: ToolCallStreamBlock) -> None:
+            state = ctx.ingress_state
+            released = state.raw_chunks[: state.last_emission_index]
+            served_calls_at_decision.append(sum(1 for c in released if c.choices and c.choices[0].delta.tool_calls))
+            await super().on_tool_call_complete(ctx, block)
 
         async def on_response_tool_call(self, tool_call: ToolCall, request: RequestMessage) -> ToolCallDecision:
             return None

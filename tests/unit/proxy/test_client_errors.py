@@ -14,7 +14,8 @@ from luthien_litellm_plugin.errors import (
     UnsupportedStreamError,
     UpstreamStreamError,
 )
-from luthien_litellm_plugin.proxy.client_errors import anthropic_error_event, http_error, stream_error
+from luthien_litellm_plugin.proxy.client_errors import http_error, stream_error
+from luthien_litellm_plugin.streaming.wire_errors import anthropic_error_event
 
 BLOCKED = PolicyBlockedError("no_shell", "no shells today")
 

@@ -175,30 +175,35 @@ async def test_a_block_before_anything_was_served_sends_no_byte() -> None:
     with pytest.raises(PolicyBlockedError):
         async for item in orch.stream_anthropic_response(items(cut(upstream_events("tool_only"))), "t", SPAN, final):
             served.append(item)
-    # the weather call was decided first, so it went out; the stream was then refused
-    assert served, "weather tool_use is served before bash is decided"
+    # the tool calls are decided together once complete: the refusal comes before any byte
+    assert served == []
     completed = [e for e in sink.events if e.event_type == "transaction.completed"]
     assert [e.payload["status"] for e in completed] == ["blocked"]
 
 
-async def test_upstream_error_event_raises_with_its_type_and_is_recorded() -> None:
+async def test_upstream_error_event_after_the_start_ends_with_its_error_frame_and_is_recorded() -> None:
     sink = InMemoryEventSink()
-    with pytest.raises(UpstreamStreamError) as raised:
-        await serve_anthropic(orchestrator(PassthroughPolicy(), sink), cut(upstream_events("error_event")))
-    assert raised.value.error_type == "overloaded_error"
+    body = await serve_anthropic(orchestrator(PassthroughPolicy(), sink), cut(upstream_events("error_event")))
+    last = parse(body)[-1]
+    assert last.event == "error" and json.loads(last.data)["error"]["type"] == "overloaded_error"
     completed = [e for e in sink.events if e.event_type == "transaction.completed"]
     assert [e.payload["status"] for e in completed] == ["error"]
+
+
+async def test_upstream_error_event_before_anything_was_served_raises_with_its_type() -> None:
+    sink = InMemoryEventSink()
+    with pytest.raises(UpstreamStreamError) as raised:  # all_caps holds the text: nothing went out
+        await serve_anthropic(orchestrator(AllCapsPolicy(), sink), cut(upstream_events("error_event")))
+    assert raised.value.error_type == "overloaded_error"
 
 
 async def test_events_before_an_error_event_in_the_same_read_are_still_served() -> None:
     events = upstream_events("error_event")
     orch = orchestrator(PassthroughPolicy())
     final = await orch.process_request(messages_request(), "t", SPAN)
-    served: list[bytes] = []
-    with pytest.raises(UpstreamStreamError):
-        async for item in orch.stream_anthropic_response(items([b"".join(events)]), "t", SPAN, final):
-            served.append(item)
-    assert b"".join(served) == b"".join(events[:-1])  # everything up to the error event itself
+    served = [item async for item in orch.stream_anthropic_response(items([b"".join(events)]), "t", SPAN, final)]
+    assert b"".join(served).startswith(b"".join(events[:-1]))  # everything up to the error event itself
+    assert parse(b"".join(served))[-1].event == "error"
 
 
 async def test_recorded_original_and_final_are_what_was_received_and_served() -> None:
@@ -215,8 +220,9 @@ async def test_recorded_original_and_final_are_what_was_received_and_served() ->
 async def test_a_stream_cut_before_message_stop_is_an_error_not_a_complete_response() -> None:
     sink = InMemoryEventSink()
     events = upstream_events("text")
-    with pytest.raises(UpstreamStreamError, match="before message_stop"):
-        await serve_anthropic(orchestrator(PassthroughPolicy(), sink), cut(events[:-3]))
+    body = await serve_anthropic(orchestrator(PassthroughPolicy(), sink), cut(events[:-3]))
+    last = parse(body)[-1]
+    assert last.event == "error" and "before message_stop" in json.loads(last.data)["error"]["message"]
     completed = [e for e in sink.events if e.event_type == "transaction.completed"]
     assert [e.payload["status"] for e in completed] == ["error"]
 
@@ -306,3 +312,15 @@ async def test_all_caps_keeps_server_tool_blocks_and_citations_around_the_change
     assert [block.type for block in message.content] == ["server_tool_use", "web_search_tool_result", "text"]
     assert text_of(message) == "FOUND IT."
     assert all(raw in body for raw in events[:7]), "server tool blocks pass byte for byte"
+
+
+@pytest.mark.parametrize("policy", [PassthroughPolicy(), AllCapsPolicy()], ids=["passthrough", "all_caps"])
+async def test_the_recorded_final_response_has_the_usage_the_client_received(policy: Policy) -> None:
+    sink = InMemoryEventSink()
+    body = await serve_anthropic(orchestrator(policy, sink), cut(upstream_events("text")))
+    [recorded] = [e for e in sink.events if e.event_type == "transaction.streaming_response_recorded"]
+    original, final = recorded.payload["original_response"], recorded.payload["final_response"]
+    assert isinstance(original, dict) and isinstance(final, dict)
+    assert final["usage"] is not None and final["usage"] == original["usage"]
+    served_usage = json.loads([e for e in parse(body) if e.event == "message_delta"][0].data)["usage"]
+    assert final["usage"]["completion_tokens"] == served_usage["output_tokens"]  # type: ignore[index]

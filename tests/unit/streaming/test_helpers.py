@@ -1,80 +1,134 @@
+"""The helpers policies decide and send with, run through the engine's policy stream."""
+
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from litellm.types.utils import ModelResponseStream
 
 from luthien_litellm_plugin.observability.context import NoOpObservabilityContext
-from luthien_litellm_plugin.streaming.channel import Channel
+from luthien_litellm_plugin.orchestration.policy_stream import PolicyStream
+from luthien_litellm_plugin.policies.policy import Policy
 from luthien_litellm_plugin.streaming.egress import EgressStream
 from luthien_litellm_plugin.streaming.helpers import (
     drop_block,
     get_last_ingress_chunk,
     passthrough_accumulated_chunks,
+    passthrough_block,
     send_text,
     send_tool_call,
 )
-from luthien_litellm_plugin.streaming.stream_state import StreamState
+from luthien_litellm_plugin.streaming.release import Release
+from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, ToolCallStreamBlock
 from luthien_litellm_plugin.streaming.streaming_chunk_assembler import StreamingChunkAssembler
 from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
 from luthien_litellm_plugin.types import ToolCall
-from tests.streams import chunk, request
+from tests.streams import assert_valid_egress, chunk, request, served_text, served_tool_calls
+
+TEXT_THEN_CALLS = [
+    chunk("Let me check.", role="assistant"),
+    chunk(tool_call=(0, "call_a", "get_weather", '{"loc": "Paris"}')),
+    chunk(tool_call=(1, "call_b", "bash", '{"command": ')),
+    chunk(tool_call=(1, None, None, '"ls"}')),
+    chunk(finish_reason="tool_calls"),
+]
 
 
-async def nothing(item: ModelResponseStream, state: StreamState, ctx: StreamingResponseContext) -> None:
-    return None
+def policy_stream(policy: Policy) -> PolicyStream[ModelResponseStream]:
+    def context(assembler: StreamingChunkAssembler, release: Release) -> StreamingResponseContext:
+        return StreamingResponseContext(
+            "t", request(), assembler.state, release, scratchpad={}, observability=NoOpObservabilityContext("t")
+        )
+
+    return PolicyStream(policy, EgressStream(lambda c: None), context, lambda c: None)
 
 
-def context() -> tuple[StreamingResponseContext, Channel[ModelResponseStream]]:
-    out: Channel[ModelResponseStream] = Channel()
-    ctx = StreamingResponseContext(
-        transaction_id="t",
-        final_request=request(),
-        ingress_assembler=StreamingChunkAssembler(on_chunk_callback=nothing),
-        egress_queue=EgressStream(out, lambda c: None),
-        scratchpad={},
-        observability=NoOpObservabilityContext("t"),
-    )
-    return ctx, out
+async def run(policy: Policy, chunks: Sequence[ModelResponseStream]) -> list[list[ModelResponseStream]]:
+    """What the client could be sent after each upstream chunk, then at the end."""
+    stream = policy_stream(policy)
+    released: list[list[ModelResponseStream]] = []
+    for item in chunks:
+        await stream.feed(item)
+        released.append(stream.take())
+    await stream.close()
+    released.append(stream.take())
+    assert_valid_egress([c for step in released for c in step])
+    return released
 
 
-async def drain(ctx: StreamingResponseContext, out: Channel[ModelResponseStream]) -> list[ModelResponseStream]:
-    ctx.egress_queue.finish(ctx.ingress_state.finish_reason)
-    out.close()
-    return [c async for c in out]
+def flat(released: list[list[ModelResponseStream]]) -> list[ModelResponseStream]:
+    return [c for step in released for c in step]
 
 
-async def test_passthrough_accumulated_holds_the_open_block_and_never_repeats() -> None:
-    ctx, out = context()
-    assembler = ctx.ingress_assembler
-    assert assembler is not None
-    first, second = chunk("a", role="assistant"), chunk(tool_call=(0, "c", "f", "{"))
-    await assembler.feed(first, ctx)
-    await assembler.feed(second, ctx)  # text block completes, tool block opens
-    await passthrough_accumulated_chunks(ctx)
-    await passthrough_accumulated_chunks(ctx)
-    assert ctx.ingress_state.last_emission_index == 1
-    assert get_last_ingress_chunk(ctx) is second
-    served = await drain(ctx, out)
-    assert served[0] is first and len([c for c in served if c is first]) == 1
-    assert all(c is not second for c in served)
+async def test_a_replaced_tool_call_is_replaced_in_its_place() -> None:
+    class ReplaceBash(Policy):
+        async def on_tool_call_complete(self, ctx: StreamingResponseContext, block: ToolCallStreamBlock) -> None:
+            if block.name == "bash":
+                await drop_block(ctx, block)
+                await send_tool_call(ctx, ToolCall(id="call_safe", name="echo", arguments="{}"))
+
+    served = flat(await run(ReplaceBash(), TEXT_THEN_CALLS))
+    assert served_text(served) == "Let me check."
+    assert served_tool_calls(served) == [
+        {"id": "call_a", "name": "get_weather", "arguments": '{"loc": "Paris"}'},
+        {"id": "call_safe", "name": "echo", "arguments": "{}"},
+    ]
 
 
-async def test_drop_block_skips_its_chunks_and_send_helpers_add_new_ones() -> None:
-    ctx, out = context()
-    assembler = ctx.ingress_assembler
-    assert assembler is not None
-    for item in (
-        chunk(tool_call=(0, "c", "bash", "{")),
-        chunk(tool_call=(0, None, None, "}")),
+async def test_a_held_text_block_holds_back_what_follows_it_then_goes_first() -> None:
+    class Shout(Policy):  # owns text only: tool calls pass as they stream, but never overtake the text
+        async def on_content_complete(self, ctx: StreamingResponseContext, block: ContentStreamBlock) -> None:
+            await send_text(ctx, block.content.upper())
+            await drop_block(ctx, block)
+
+    released = await run(Shout(), TEXT_THEN_CALLS)
+    assert released[0] == []  # the text is held
+    assert served_text(released[1]) == "LET ME CHECK."  # then goes out, before the tool call's chunk
+    assert released[1][-1].choices[0].delta.tool_calls
+    assert served_tool_calls(flat(released))[1]["name"] == "bash"
+
+
+async def test_text_streams_while_a_delta_hook_replaces_it() -> None:
+    class Echo(Policy):
+        async def on_content_delta(self, ctx: StreamingResponseContext, block: ContentStreamBlock) -> None:
+            await send_text(ctx, f"<{block.last_delta}>")
+
+        async def on_content_complete(self, ctx: StreamingResponseContext, block: ContentStreamBlock) -> None:
+            await drop_block(ctx, block)
+
+    released = await run(Echo(), [chunk("a", role="assistant"), chunk("b"), chunk(finish_reason="stop")])
+    assert [served_text(step) for step in released] == ["<a>", "<b>", "", ""]
+
+
+async def test_passthrough_accumulated_chunks_forwards_each_chunk_once() -> None:
+    class Twice(Policy):
+        async def on_content_complete(self, ctx: StreamingResponseContext, block: ContentStreamBlock) -> None:
+            await passthrough_accumulated_chunks(ctx)
+            await passthrough_accumulated_chunks(ctx)
+            assert get_last_ingress_chunk(ctx) is ctx.ingress_state.raw_chunks[-1]
+
+    chunks = [chunk("a", role="assistant"), chunk("b"), chunk(finish_reason="stop")]
+    served = flat(await run(Twice(), chunks))
+    assert served[:2] == chunks[:2] and served_text(served) == "ab"
+
+
+async def test_interleaved_calls_one_dropped_the_other_served_whole() -> None:
+    class NoBash(Policy):
+        async def on_tool_call_complete(self, ctx: StreamingResponseContext, block: ToolCallStreamBlock) -> None:
+            if block.name == "bash":
+                await drop_block(ctx, block)
+            else:
+                await passthrough_block(ctx, block)
+
+    interleaved = [
+        chunk(tool_call=(0, "call_b", "bash", ""), role="assistant"),
+        chunk(tool_call=(1, "call_w", "get_weather", "")),
+        chunk(tool_call=(0, None, None, '{"command": ')),
+        chunk(tool_call=(1, None, None, '{"loc": ')),
+        chunk(tool_call=(0, None, None, '"rm -rf /"}')),
+        chunk(tool_call=(1, None, None, '"Paris"}')),
         chunk(finish_reason="tool_calls"),
-    ):
-        await assembler.feed(item, ctx)
-    block = ctx.ingress_state.blocks[0]
-    await drop_block(ctx, block)
-    await send_text(ctx, "replaced")
-    await send_tool_call(ctx, ToolCall(id="new", name="safe", arguments="{}"))
-    await passthrough_accumulated_chunks(ctx)
-    served = await drain(ctx, out)
-    assert [c.choices[0].delta.content for c in served if c.choices and c.choices[0].delta.content] == ["replaced"]
-    calls = [c.choices[0].delta.tool_calls[0] for c in served if c.choices and c.choices[0].delta.tool_calls]
-    assert [(call.id, call.function.name, call.index) for call in calls] == [("new", "safe", 0)]
-    assert ctx.ingress_state.last_emission_index == 3
+    ]
+    served = flat(await run(NoBash(), interleaved))
+    assert served_tool_calls(served) == [{"id": "call_w", "name": "get_weather", "arguments": '{"loc": "Paris"}'}]
+    assert "rm -rf" not in str([c.model_dump() for c in served])

@@ -14,10 +14,10 @@ from luthien_litellm_plugin.orchestration.factory import create_default_orchestr
 from luthien_litellm_plugin.policies.all_caps import AllCapsPolicy
 from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
 from luthien_litellm_plugin.policies.simple_policy import SimplePolicy
+from luthien_litellm_plugin.streaming.chunks import split_chunk
 from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, ToolCallStreamBlock
-from luthien_litellm_plugin.streaming.stream_state import StreamState
 from luthien_litellm_plugin.streaming.streaming_chunk_assembler import StreamingChunkAssembler
-from tests.streams import finish_reasons, iterate, serve, served_text, served_tool_calls
+from tests.streams import finish_reasons, serve, served_text, served_tool_calls
 from tests.wire import WIRE, assembled_by_litellm, litellm_stream
 
 NAMES = sorted(WIRE)
@@ -37,16 +37,15 @@ def reference(chunks: list[ModelResponseStream]) -> tuple[str, list[dict[str, ob
     return message.message.content or "", calls, str(message.finish_reason)  # type: ignore[union-attr]
 
 
-async def noop(chunk: ModelResponseStream, state: StreamState, context: None) -> None:
-    return None
-
-
 @pytest.mark.parametrize("name", NAMES)
 async def test_assembler_agrees_with_litellms_own_reassembly(name: str) -> None:
     chunks = await chunks_for(name)
     text, calls, finish = reference(chunks)
-    assembler: StreamingChunkAssembler[None] = StreamingChunkAssembler(on_chunk_callback=noop)
-    await assembler.process(iterate(chunks), None)
+    assembler = StreamingChunkAssembler()
+    for item in chunks:
+        for part in split_chunk(item):
+            assembler.add(part)
+    assembler.close()
     state = assembler.state
     content = "".join(b.content for b in state.blocks if isinstance(b, ContentStreamBlock))
     tools = [

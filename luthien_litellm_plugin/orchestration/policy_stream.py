@@ -1,0 +1,131 @@
+"""One stream through one policy: blocks assembled, hooks called, decisions released."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Generic, Protocol, TypeVar
+
+from litellm.types.utils import ModelResponseStream
+
+from luthien_litellm_plugin.errors import LuthienError, PolicyError
+from luthien_litellm_plugin.policies.policy import Policy, StreamHooks
+from luthien_litellm_plugin.streaming.chunks import finish_reason_of, single_choice, split_chunk
+from luthien_litellm_plugin.streaming.release import Egress, Release
+from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, StreamBlock, ToolCallStreamBlock
+from luthien_litellm_plugin.streaming.streaming_chunk_assembler import StreamingChunkAssembler
+from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
+
+Chunk = ModelResponseStream
+Out = TypeVar("Out")
+
+
+class OutputEgress(Egress, Protocol[Out]):
+    def take(self) -> list[Out]: ...
+
+
+class PolicyStream(Generic[Out]):
+    """Feeds upstream chunks to the policy's streaming hooks and releases what it decides.
+
+    A policy with no streaming hooks (a passthrough) skips block assembly: each chunk goes
+    straight to the egress. Otherwise only the hooks the policy implements are called.
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        egress: OutputEgress[Out],
+        context: Callable[[StreamingChunkAssembler, Release], StreamingResponseContext],
+        observe_ingress: Callable[[Chunk], None],
+    ) -> None:
+        self.policy = policy
+        self.egress = egress
+        self.hooks: StreamHooks = policy.stream_hooks()
+        self.assembler = StreamingChunkAssembler(
+            owns_content=self.hooks.owns_content, owns_tool_calls=self.hooks.owns_tool_calls
+        )
+        self.release = Release(self.assembler.state, egress)
+        self.ctx = context(self.assembler, self.release)
+        self._observe_ingress = observe_ingress
+        self._finish_reason: str | None = None
+
+    async def feed(self, chunk: Chunk) -> None:
+        self._observe_ingress(chunk)
+        if self.hooks.none:
+            choice = single_choice(chunk)
+            if choice is not None and finish_reason_of(choice) is not None:
+                self._finish_reason = finish_reason_of(choice)
+            self.egress.put(chunk, built=False)
+            return
+        for part in split_chunk(chunk):
+            await self._feed_part(part)
+
+    async def close(self) -> None:
+        if not self.hooks.none:
+            await self._complete_all(self.assembler.close())
+            if self.hooks.stream_complete:
+                await self._call(self.policy.on_stream_complete(self.ctx))
+            self.release.flush()
+            self._finish_reason = self.assembler.state.finish_reason
+        self.egress.finish(self._finish_reason)
+
+    def take(self) -> list[Out]:
+        return self.egress.take()
+
+    async def _feed_part(self, part: Chunk) -> None:
+        hooks, policy, ctx = self.hooks, self.policy, self.ctx
+        completed = self.assembler.add(part)
+        if hooks.chunk_received:
+            await self._call(policy.on_chunk_received(ctx))
+        if completed:
+            await self._complete_all(completed)
+        block = self.assembler.state.current_block
+        if block is not None and block.decision == "undecided":
+            if isinstance(block, ContentStreamBlock) and hooks.content_delta:
+                await self._in_place_of(block, policy.on_content_delta(ctx, block))
+            elif isinstance(block, ToolCallStreamBlock) and hooks.tool_call_delta:
+                await self._in_place_of(block, policy.on_tool_call_delta(ctx, block))
+        if hooks.finish_reason and part.choices and finish_reason_of(part.choices[0]) is not None:
+            await self._call(policy.on_finish_reason(ctx))
+        self.release.flush()
+
+    async def _complete_all(self, blocks: list[StreamBlock]) -> None:
+        for block in blocks:
+            if block.decision == "undecided":
+                await self._complete(block)
+
+    async def _complete(self, block: StreamBlock) -> None:
+        hook = self._completion_hook(block)
+        if hook is not None:
+            state = self.assembler.state
+            state.just_completed = block
+            try:
+                await self._in_place_of(block, hook)
+            finally:
+                state.just_completed = None
+        if block.decision == "undecided":  # neither dropped nor held: it goes out as it came
+            block.decision = "pass"
+
+    async def _in_place_of(self, block: StreamBlock, hook: Awaitable[None]) -> None:
+        """Run a hook of `block`: what it sends goes out in the block's place."""
+        release = self.release
+        release.anchor = block
+        try:
+            await self._call(hook)
+        finally:
+            release.anchor = None
+
+    def _completion_hook(self, block: StreamBlock) -> Awaitable[None] | None:
+        if isinstance(block, ContentStreamBlock) and self.hooks.content_complete:
+            return self.policy.on_content_complete(self.ctx, block)
+        if isinstance(block, ToolCallStreamBlock) and self.hooks.tool_call_complete:
+            return self.policy.on_tool_call_complete(self.ctx, block)
+        return None
+
+    async def _call(self, hook: Awaitable[None]) -> None:
+        """Run policy code; an unexpected exception fails the stream closed as a PolicyError."""
+        try:
+            await hook
+        except LuthienError:
+            raise
+        except Exception as error:
+            raise PolicyError(self.policy.name, error) from error

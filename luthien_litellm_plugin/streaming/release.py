@@ -1,0 +1,79 @@
+"""Releases a stream's chunks to the egress in stream order, as the policy decides them.
+
+Upstream chunks go out in the order they arrived, each once: a chunk of a block the policy has
+not decided yet holds back everything after it; a dropped block's chunks never go out. What
+the policy sends goes out where it belongs: in place of the block it is deciding, or after
+everything received so far.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from litellm.types.utils import ModelResponseStream
+
+from luthien_litellm_plugin.streaming.stream_blocks import StreamBlock
+from luthien_litellm_plugin.streaming.stream_state import StreamState
+
+
+class Egress(Protocol):
+    """The client end of a stream: owns the wire's rules, collects what is to be sent."""
+
+    @property
+    def started(self) -> bool: ...
+
+    @property
+    def template(self) -> ModelResponseStream | None:
+        """The last chunk put: id/model/created source for chunks the framework builds."""
+
+    def put(self, chunk: ModelResponseStream, *, built: bool) -> None:
+        """Send a chunk: an upstream one (`built=False`) or one a policy built."""
+
+    def finish(self, upstream_finish_reason: str | None) -> None:
+        """Send the end of the stream. Called once, after the policy is done."""
+
+
+class Release:
+    """The release cursor over `state.raw_chunks` (`state.last_emission_index`)."""
+
+    def __init__(self, state: StreamState, egress: Egress) -> None:
+        self.state = state
+        self.egress = egress
+        self.anchor: StreamBlock | None = None
+        """The block whose decision is being made: what the policy sends goes in its place."""
+        self._inserts: dict[int, list[ModelResponseStream]] = {}
+
+    def send(self, chunk: ModelResponseStream) -> None:
+        """Send a chunk the policy built, at the anchor block's place or after all received."""
+        anchor = self.anchor
+        place = anchor.parts[0] if anchor is not None and anchor.parts else len(self.state.raw_chunks)
+        if place <= self.state.last_emission_index:
+            self.egress.put(chunk, built=True)
+        else:
+            self._inserts.setdefault(place, []).append(chunk)
+
+    def flush(self, *, undecided_too: bool = False) -> None:
+        """Send every chunk from the cursor up to the first one whose block is undecided (or, with
+        `undecided_too`, up to the latest; held blocks still stop it)."""
+        state = self.state
+        chunks, owners, put = state.raw_chunks, state.owners, self.egress.put
+        position, end = state.last_emission_index, len(chunks)
+        inserts = self._inserts
+        while position < end:
+            owner = owners[position]
+            if owner is not None:
+                decision = owner.decision
+                if decision == "held" or (decision == "undecided" and not undecided_too):
+                    break
+            if inserts:
+                self._send_inserts(position)
+            if owner is None or owner.decision != "drop":
+                put(chunks[position], built=False)
+            position += 1
+        state.last_emission_index = position
+        if inserts and position == end:
+            self._send_inserts(position)
+
+    def _send_inserts(self, place: int) -> None:
+        for chunk in self._inserts.pop(place, ()):
+            self.egress.put(chunk, built=True)
