@@ -322,5 +322,5 @@ async def test_the_recorded_final_response_has_the_usage_the_client_received(pol
     original, final = recorded.payload["original_response"], recorded.payload["final_response"]
     assert isinstance(original, dict) and isinstance(final, dict)
     assert final["usage"] is not None and final["usage"] == original["usage"]
-    served_usage = json.loads([e for e in parse(body) if e.event == "message_delta"][0].data)["usage"]
+    served_usage = json.loads(next(e for e in parse(body) if e.event == "message_delta").data)["usage"]
     assert final["usage"]["completion_tokens"] == served_usage["output_tokens"]  # type: ignore[index]
