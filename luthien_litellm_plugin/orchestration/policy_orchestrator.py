@@ -23,11 +23,12 @@ from luthien_litellm_plugin.streaming.anthropic_egress import AnthropicEgress
 from luthien_litellm_plugin.streaming.anthropic_ingress import AnthropicIngress, AnthropicWire
 from luthien_litellm_plugin.streaming.anthropic_validator import AnthropicStreamValidator
 from luthien_litellm_plugin.streaming.egress import EgressStream
+from luthien_litellm_plugin.streaming.holds import Holds
 from luthien_litellm_plugin.streaming.release import Release
 from luthien_litellm_plugin.streaming.runtime import ClientError, IdleDeadline, serve_batches, serve_chunks
 from luthien_litellm_plugin.streaming.streaming_chunk_assembler import StreamingChunkAssembler
 from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
-from luthien_litellm_plugin.streaming.wire_errors import anthropic_error_event
+from luthien_litellm_plugin.streaming.wire_errors import anthropic_error_event, anthropic_ping
 from luthien_litellm_plugin.types import JSONObject, RequestMessage, ToolCall
 
 Chunk = ModelResponseStream
@@ -113,16 +114,20 @@ class PolicyOrchestrator:
         request: RequestMessage | None = None,
         *,
         client_error: ClientError = _as_is,
+        keepalive: Callable[[], Chunk] | None = None,
     ) -> AsyncGenerator[Chunk, None]:
         """Run an upstream stream through the policy. Records the transaction however it ends; a
-        failure is raised as `client_error(error)`."""
+        failure is raised as `client_error(error)`; `keepalive()` is sent while held blocks are
+        decided after the upstream ended."""
         transaction = self.transaction(transaction_id, span)
         recorder = transaction.recorder
         egress = EgressStream(recorder.add_egress_chunk)
         deadline = IdleDeadline(self.stream_idle_timeout_seconds)
         stream = self._policy_stream(transaction, request, egress, deadline)
         finish = partial(self._finish_stream, transaction_id)
-        return serve_chunks(upstream, stream, deadline=deadline, finish=finish, client_error=client_error)
+        return serve_chunks(
+            upstream, stream, deadline=deadline, finish=finish, client_error=client_error, keepalive=keepalive
+        )
 
     def stream_anthropic_response(
         self,
@@ -133,6 +138,7 @@ class PolicyOrchestrator:
         *,
         error_frame: Callable[[Exception], bytes] = anthropic_error_event,
         client_error: ClientError = _as_is,
+        keepalive: Callable[[], bytes] | None = anthropic_ping,
     ) -> AsyncGenerator[bytes, None]:
         """Run an Anthropic Messages SSE stream (bytes cut anywhere) through the policy.
 
@@ -156,6 +162,7 @@ class PolicyOrchestrator:
             finish=partial(self._finish_stream, transaction_id),
             error_frame=error_frame,
             client_error=client_error,
+            keepalive=keepalive,
         )
 
     async def apply_full_response(
@@ -285,12 +292,13 @@ class PolicyOrchestrator:
         if final_request is None:
             raise RuntimeError(f"transaction {transaction.transaction_id} has no request")
 
-        def context(assembler: StreamingChunkAssembler, release: Release) -> StreamingResponseContext:
+        def context(assembler: StreamingChunkAssembler, release: Release, holds: Holds) -> StreamingResponseContext:
             return StreamingResponseContext(
                 transaction.transaction_id,
                 final_request,
                 assembler.state,
                 release,
+                holds,
                 scratchpad=transaction.scratchpad,
                 observability=transaction.observability,
                 keepalive=deadline.keepalive,

@@ -10,6 +10,7 @@ from litellm.types.utils import ModelResponseStream
 from luthien_litellm_plugin.errors import LuthienError, PolicyError
 from luthien_litellm_plugin.policies.policy import Policy, StreamHooks
 from luthien_litellm_plugin.streaming.chunks import finish_reason_of, single_choice, split_chunk
+from luthien_litellm_plugin.streaming.holds import Holds
 from luthien_litellm_plugin.streaming.release import Egress, Release
 from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, StreamBlock, ToolCallStreamBlock
 from luthien_litellm_plugin.streaming.streaming_chunk_assembler import StreamingChunkAssembler
@@ -34,7 +35,7 @@ class PolicyStream(Generic[Out]):
         self,
         policy: Policy,
         egress: OutputEgress[Out],
-        context: Callable[[StreamingChunkAssembler, Release], StreamingResponseContext],
+        context: Callable[[StreamingChunkAssembler, Release, Holds], StreamingResponseContext],
         observe_ingress: Callable[[Chunk], None],
     ) -> None:
         self.policy = policy
@@ -44,7 +45,8 @@ class PolicyStream(Generic[Out]):
             owns_content=self.hooks.owns_content, owns_tool_calls=self.hooks.owns_tool_calls
         )
         self.release = Release(self.assembler.state, egress)
-        self.ctx = context(self.assembler, self.release)
+        self.holds = Holds(self.release)
+        self.ctx = context(self.assembler, self.release, self.holds)
         self._observe_ingress = observe_ingress
         self._finish_reason: str | None = None
 
@@ -60,13 +62,38 @@ class PolicyStream(Generic[Out]):
             await self._feed_part(part)
 
     async def close(self) -> None:
+        """The upstream ended: complete its open blocks, let the policy finish."""
         if not self.hooks.none:
             await self._complete_all(self.assembler.close())
             if self.hooks.stream_complete:
                 await self._call(self.policy.on_stream_complete(self.ctx))
             self.release.flush()
             self._finish_reason = self.assembler.state.finish_reason
+
+    @property
+    def holding(self) -> bool:
+        """Some block awaits a decision (`hold_block`)."""
+        return self.holds.pending
+
+    def changed(self) -> Awaitable[bool]:
+        return self.holds.changed()
+
+    def check(self) -> None:
+        """Raise the failure of a held block's decision (as a PolicyError: fail closed)."""
+        failure = self.holds.failure
+        if failure is None:
+            return
+        if isinstance(failure, LuthienError):
+            raise failure
+        raise PolicyError(self.policy.name, failure) from failure
+
+    def finish(self) -> None:
+        """End the stream (after every held block was decided)."""
         self.egress.finish(self._finish_reason)
+
+    def discard(self) -> None:
+        """The stream ended early: stop deciding held blocks."""
+        self.holds.cancel()
 
     def take(self) -> list[Out]:
         return self.egress.take()

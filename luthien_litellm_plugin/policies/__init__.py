@@ -1,1 +1,48 @@
-"""policies."""
+"""Everything a policy author needs, in one place.
+
+    from luthien_litellm_plugin.policies import Policy, SimplePolicy, ToolCall, send_text, ...
+"""
+
+from luthien_litellm_plugin.errors import PolicyBlockedError
+from luthien_litellm_plugin.policies.policy import Policy, PolicyContext, StreamHooks
+from luthien_litellm_plugin.policies.simple_policy import SimplePolicy, ToolCallDecision
+from luthien_litellm_plugin.streaming.helpers import (
+    BlockDecision,
+    drop_block,
+    get_last_ingress_chunk,
+    hold_block,
+    passthrough_accumulated_chunks,
+    passthrough_block,
+    passthrough_last_chunk,
+    send_text,
+    send_tool_call,
+)
+from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, StreamBlock, ToolCallStreamBlock
+from luthien_litellm_plugin.streaming.stream_state import StreamState
+from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
+from luthien_litellm_plugin.types import RequestMessage, ToolCall
+
+__all__ = [
+    "BlockDecision",
+    "ContentStreamBlock",
+    "Policy",
+    "PolicyBlockedError",
+    "PolicyContext",
+    "RequestMessage",
+    "SimplePolicy",
+    "StreamBlock",
+    "StreamHooks",
+    "StreamState",
+    "StreamingResponseContext",
+    "ToolCall",
+    "ToolCallDecision",
+    "ToolCallStreamBlock",
+    "drop_block",
+    "get_last_ingress_chunk",
+    "hold_block",
+    "passthrough_accumulated_chunks",
+    "passthrough_block",
+    "passthrough_last_chunk",
+    "send_text",
+    "send_tool_call",
+]

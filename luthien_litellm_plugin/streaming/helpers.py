@@ -3,14 +3,30 @@
 Upstream chunks go out in the order they arrived, each at most once. A block the policy
 decides is held until it does; `passthrough_block` forwards it, `drop_block` drops it, and
 anything sent from the block's hooks (`send_text`, `send_tool_call`) goes out in its place.
-What a hook decided is released when the hook returns.
+What a hook decided is released when the hook returns. `hold_block` decides a block later
+(e.g. after an LLM judge answered) without holding up the rest of the stream.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from litellm.types.utils import ModelResponseStream
 
 from luthien_litellm_plugin.streaming.chunks import create_text_chunk, create_tool_call_chunk
+from luthien_litellm_plugin.streaming.holds import BlockDecision
+
+__all__ = [
+    "BlockDecision",
+    "drop_block",
+    "get_last_ingress_chunk",
+    "hold_block",
+    "passthrough_accumulated_chunks",
+    "passthrough_block",
+    "passthrough_last_chunk",
+    "send_text",
+    "send_tool_call",
+]
 from luthien_litellm_plugin.streaming.stream_blocks import StreamBlock
 from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
 from luthien_litellm_plugin.types import ToolCall
@@ -54,3 +70,10 @@ async def passthrough_accumulated_chunks(ctx: StreamingResponseContext) -> None:
 async def passthrough_last_chunk(ctx: StreamingResponseContext) -> None:
     """Forward every upstream chunk received so far, decided or not (dropped blocks excepted)."""
     ctx._release.flush(undecided_too=True)
+
+
+def hold_block(ctx: StreamingResponseContext, block: StreamBlock, decision: Awaitable[BlockDecision]) -> None:
+    """Decide `block` later, when `decision` resolves; the stream goes on meanwhile (text before
+    the block keeps flowing, other blocks may be held at the same time). What follows the block
+    waits for it. A decision that raises fails the stream closed."""
+    ctx._holds.hold(block, decision)

@@ -43,10 +43,11 @@ class Release:
         """The block whose decision is being made: what the policy sends goes in its place."""
         self._inserts: dict[int, list[ModelResponseStream]] = {}
 
-    def send(self, chunk: ModelResponseStream) -> None:
-        """Send a chunk the policy built, at the anchor block's place or after all received."""
-        anchor = self.anchor
-        place = anchor.parts[0] if anchor is not None and anchor.parts else len(self.state.raw_chunks)
+    def send(self, chunk: ModelResponseStream, in_place_of: StreamBlock | None = None) -> None:
+        """Send a chunk the policy built, in place of a block (by default the anchor block), or
+        after everything received so far."""
+        block = in_place_of or self.anchor
+        place = block.parts[0] if block is not None and block.parts else len(self.state.raw_chunks)
         if place <= self.state.last_emission_index:
             self.egress.put(chunk, built=True)
         else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from litellm.types.utils import ModelResponseStream
 
@@ -20,6 +20,7 @@ from luthien_litellm_plugin.errors import LuthienError, StreamIdleTimeoutError, 
 
 Chunk = ModelResponseStream
 Out = TypeVar("Out")
+Item = TypeVar("Item")
 
 
 class StreamProcessor(Protocol[Out]):
@@ -29,10 +30,36 @@ class StreamProcessor(Protocol[Out]):
         """Take one upstream chunk (run the policy on it)."""
 
     async def close(self) -> None:
-        """The upstream ended: let the policy finish and end the stream."""
+        """The upstream ended: let the policy finish."""
+
+    @property
+    def holding(self) -> bool:
+        """Some block's decision is still being made (concurrently, in its own task)."""
+
+    def changed(self) -> Awaitable[bool]:
+        """Completes when a held block was decided."""
+
+    def check(self) -> None:
+        """Raise the failure of a held block's decision, if any."""
+
+    def finish(self) -> None:
+        """End the stream, once nothing is held."""
+
+    def discard(self) -> None:
+        """The stream ended early: stop what is still being decided."""
 
     def take(self) -> list[Out]:
         """What was released for the client since the last call, in order."""
+
+
+class _End:
+    """The upstream's end, as a value (a task cannot carry StopAsyncIteration)."""
+
+
+_END = _End()
+KEEPALIVE_SECONDS = 10.0
+"""While held blocks are decided after the upstream ended, how often to send the client a
+keepalive (when the wire has one) so it and load balancers do not time out."""
 
 
 Finish = Callable[[TerminalStatus, str | None], Awaitable[None]]
@@ -108,28 +135,33 @@ async def serve_chunks(
     deadline: IdleDeadline,
     finish: Finish,
     client_error: ClientError = lambda error: error,
+    keepalive: Callable[[], Out] | None = None,
 ) -> AsyncGenerator[Out, None]:
     """Serve an upstream of single chunks; each released item is yielded on its own."""
-    read = upstream.__anext__
+    reader = _Reader(upstream.__anext__, processor)
     status: TerminalStatus = "cancelled"
     error: str | None = "client disconnected"
     try:
-        more = True
-        while more:
+        while True:
             deadline.start_wait()
             try:
-                try:
-                    await processor.feed(await read())
-                except StopAsyncIteration:
-                    more = False
+                item = await reader.next()
+                if item is _END:
                     await processor.close()
+                elif item is not None:
+                    await processor.feed(item)  # type: ignore[arg-type]
             except asyncio.CancelledError:
                 deadline.raise_if_expired()
                 raise
             finally:
                 deadline.end_wait()
-            for item in processor.take():
-                yield item
+            processor.check()
+            for released in processor.take():
+                yield released
+            if item is _END:
+                break
+        async for released in _held_to_the_end(processor, keepalive):
+            yield released
         status, error = "success", None
     except Exception as failure:
         status, error = _terminal(failure)
@@ -139,6 +171,8 @@ async def serve_chunks(
         raise raised from failure
     finally:
         deadline.cancel()
+        reader.cancel()
+        processor.discard()
         await asyncio.shield(_end(upstream, finish, status, error))
 
 
@@ -151,35 +185,41 @@ async def serve_batches(
     finish: Finish,
     error_frame: ErrorFrame[Out],
     client_error: ClientError = lambda error: error,
+    keepalive: Callable[[], Out] | None = None,
 ) -> AsyncGenerator[Out, None]:
     """Serve an upstream whose items each hold several chunks (the events of one network read).
     A batch is processed at once and what it released leaves as one item, `join(items)`. A
     failure after output started ends the stream with `error_frame(error)`, never a cut."""
-    read = upstream.__anext__
+    reader = _Reader(upstream.__anext__, processor)
     status: TerminalStatus = "cancelled"
     error: str | None = "client disconnected"
     started = False
     try:
         try:
-            more = True
-            while more:
+            while True:
                 deadline.start_wait()
                 try:
-                    try:
-                        for chunk in await read():
-                            await processor.feed(chunk)
-                    except StopAsyncIteration:
-                        more = False
+                    batch = await reader.next()
+                    if batch is _END:
                         await processor.close()
+                    elif batch is not None:
+                        for chunk in batch:  # type: ignore[union-attr]
+                            await processor.feed(chunk)
                 except asyncio.CancelledError:
                     deadline.raise_if_expired()
                     raise
                 finally:
                     deadline.end_wait()
+                processor.check()
                 items = processor.take()
                 if items:
                     started = True
                     yield items[0] if len(items) == 1 else join(items)
+                if batch is _END:
+                    break
+            async for released in _held_to_the_end(processor, keepalive):
+                started = True
+                yield released
             status, error = "success", None
         except Exception as failure:
             status, error = _terminal(failure)
@@ -192,7 +232,79 @@ async def serve_batches(
             yield join([*items, error_frame(failure)])
     finally:
         deadline.cancel()
+        reader.cancel()
+        processor.discard()
         await asyncio.shield(_end(upstream, finish, status, error))
+
+
+class _Held(Protocol):
+    @property
+    def holding(self) -> bool: ...
+
+    def changed(self) -> Awaitable[bool]: ...
+
+
+class _Reader(Generic[Item]):
+    """Reads the upstream; while blocks are held, races the read against their decisions.
+
+    `next()` returns the next upstream item, `_END`, or None when a held block was decided
+    before the upstream sent anything (the read goes on in the background meanwhile).
+    """
+
+    def __init__(self, read: Callable[[], Awaitable[Item]], processor: _Held) -> None:
+        self._read = read
+        self._processor = processor
+        self._pending: asyncio.Future[Item | _End] | None = None
+
+    async def next(self) -> Item | _End | None:
+        if self._pending is None and not self._processor.holding:
+            try:
+                return await self._read()
+            except StopAsyncIteration:
+                return _END
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = asyncio.ensure_future(self._read_to_end())
+        changed = asyncio.ensure_future(self._processor.changed())
+        try:
+            await asyncio.wait((pending, changed), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            changed.cancel()
+        if not pending.done():
+            return None
+        self._pending = None
+        return pending.result()
+
+    async def _read_to_end(self) -> Item | _End:
+        try:
+            return await self._read()
+        except StopAsyncIteration:
+            return _END
+
+    def cancel(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+
+
+async def _held_to_the_end(
+    processor: StreamProcessor[Out], keepalive: Callable[[], Out] | None
+) -> AsyncGenerator[Out, None]:
+    """After the upstream ended: hand on what each decision releases, keep the client alive
+    while waiting, then end the stream."""
+    while processor.holding:
+        try:
+            await asyncio.wait_for(processor.changed(), KEEPALIVE_SECONDS)
+        except TimeoutError:
+            if keepalive is not None:
+                yield keepalive()
+            continue
+        processor.check()
+        for released in processor.take():
+            yield released
+    processor.finish()
+    for released in processor.take():
+        yield released
 
 
 def _terminal(failure: Exception) -> tuple[TerminalStatus, str]:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from litellm.types.utils import ModelResponseStream
 
 from luthien_litellm_plugin.observability.context import ObservabilityContext
+from luthien_litellm_plugin.streaming.holds import Holds
 from luthien_litellm_plugin.streaming.release import Release
 from luthien_litellm_plugin.streaming.stream_state import StreamState
 from luthien_litellm_plugin.types import RequestMessage
@@ -31,6 +32,7 @@ class StreamingResponseContext:
         final_request: RequestMessage,
         state: StreamState,
         release: Release,
+        holds: Holds,
         *,
         scratchpad: dict[str, object],
         observability: ObservabilityContext,
@@ -45,6 +47,7 @@ class StreamingResponseContext:
         self.policy_name = policy_name
         self._state = state
         self._release = release
+        self._holds = holds
 
     @property
     def request(self) -> RequestMessage:

@@ -51,3 +51,8 @@ def anthropic_error_event(error: Exception) -> bytes:
     """An Anthropic `event: error` frame, for a failure after the stream started."""
     data = json.dumps(anthropic_error_body(error), separators=(",", ":"))
     return f"event: error\ndata: {data}\n\n".encode()
+
+
+def anthropic_ping() -> bytes:
+    """Anthropic's keepalive event (clients ignore it)."""
+    return b'event: ping\ndata: {"type": "ping"}\n\n'

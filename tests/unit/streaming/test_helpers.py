@@ -18,6 +18,7 @@ from luthien_litellm_plugin.streaming.helpers import (
     send_text,
     send_tool_call,
 )
+from luthien_litellm_plugin.streaming.holds import Holds
 from luthien_litellm_plugin.streaming.release import Release
 from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, ToolCallStreamBlock
 from luthien_litellm_plugin.streaming.streaming_chunk_assembler import StreamingChunkAssembler
@@ -35,9 +36,9 @@ TEXT_THEN_CALLS = [
 
 
 def policy_stream(policy: Policy) -> PolicyStream[ModelResponseStream]:
-    def context(assembler: StreamingChunkAssembler, release: Release) -> StreamingResponseContext:
+    def context(assembler: StreamingChunkAssembler, release: Release, holds: Holds) -> StreamingResponseContext:
         return StreamingResponseContext(
-            "t", request(), assembler.state, release, scratchpad={}, observability=NoOpObservabilityContext("t")
+            "t", request(), assembler.state, release, holds, scratchpad={}, observability=NoOpObservabilityContext("t")
         )
 
     return PolicyStream(policy, EgressStream(lambda c: None), context, lambda c: None)
@@ -51,6 +52,7 @@ async def run(policy: Policy, chunks: Sequence[ModelResponseStream]) -> list[lis
         await stream.feed(item)
         released.append(stream.take())
     await stream.close()
+    stream.finish()
     released.append(stream.take())
     assert_valid_egress([c for step in released for c in step])
     return released
