@@ -1,6 +1,6 @@
 """Everything a policy author needs, in one place.
 
-    from luthien_litellm_plugin.policies import Policy, SimplePolicy, ToolCall, send_text, ...
+from luthien_litellm_plugin.policies import Policy, SimplePolicy, ToolCall, send_text, ...
 """
 
 from luthien_litellm_plugin.errors import PolicyBlockedError
