@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from luthien_litellm_plugin.types import ToolCall
+from luthien_litellm_plugin.types import ToolCall, ToolCallType
 
 
 @dataclass(eq=False)
@@ -39,11 +39,12 @@ class ContentStreamBlock(StreamBlock):
 
 @dataclass(eq=False)
 class ToolCallStreamBlock(StreamBlock):
-    """One function tool call, assembled from its deltas."""
+    """One tool call (function, custom or legacy `function_call`), assembled from its deltas."""
 
     name: str = ""
     index: int = 0
     """The upstream's `index` for this call."""
+    type: ToolCallType = "function"
     _argument_parts: list[str] = field(default_factory=list)
 
     @property
@@ -57,4 +58,4 @@ class ToolCallStreamBlock(StreamBlock):
 
     @property
     def tool_call(self) -> ToolCall:
-        return ToolCall(id=self.id, name=self.name, arguments=self.arguments)
+        return ToolCall(id=self.id, name=self.name, arguments=self.arguments, type=self.type)

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Generic, TypeVar
 
-from litellm.types.utils import ChatCompletionDeltaToolCall, ModelResponseStream
+from litellm.types.utils import ModelResponseStream
 
 from luthien_litellm_plugin.streaming.chunks import (
+    ToolCallDelta,
     content_of,
     delta_of,
     finish_reason_of,
     single_choice,
     split_chunk,
-    tool_calls_of,
+    tool_call_deltas_of,
     usage_of,
 )
 from luthien_litellm_plugin.streaming.stream_blocks import (
@@ -73,8 +74,8 @@ class StreamingChunkAssembler(Generic[C]):
         if content:
             self._content_block().append(content)
         else:
-            calls = tool_calls_of(delta)
-            if calls and isinstance(calls[0], ChatCompletionDeltaToolCall):
+            calls = tool_call_deltas_of(delta)
+            if calls:
                 self._add_tool_call_delta(calls[0])
         if finish_reason_of(choice) is not None:
             self._complete_current()
@@ -91,27 +92,29 @@ class StreamingChunkAssembler(Generic[C]):
         current.end_index = position + 1
         return current
 
-    def _add_tool_call_delta(self, delta: ChatCompletionDeltaToolCall) -> None:
+    def _add_tool_call_delta(self, delta: ToolCallDelta) -> None:
         block = self._tool_call_block(delta)
         block.end_index = len(self.state.raw_chunks)
-        function = delta.function
-        if function.name and not block.name:
-            block.name = function.name
-        if function.arguments:
-            block.append_arguments(function.arguments)
+        if delta.name and not block.name:
+            block.name = delta.name
+        if delta.fragment:
+            block.append_arguments(delta.fragment)
 
-    def _tool_call_block(self, delta: ChatCompletionDeltaToolCall) -> ToolCallStreamBlock:
+    def _tool_call_block(self, delta: ToolCallDelta) -> ToolCallStreamBlock:
         current = self.state.current_block
-        if isinstance(current, ToolCallStreamBlock) and (
-            delta.id == current.id if delta.id is not None else delta.index == current.index
+        if (
+            isinstance(current, ToolCallStreamBlock)
+            and current.type == delta.type
+            and (delta.id == current.id if delta.id is not None else delta.index == current.index)
         ):
             return current
         position = len(self.state.raw_chunks) - 1
         block = ToolCallStreamBlock(
-            id=delta.id or f"call_{len(self.state.blocks)}",
+            id=delta.id or ("" if delta.type == "function_call" else f"call_{len(self.state.blocks)}"),
             start_index=position,
             end_index=position,
             index=delta.index,
+            type=delta.type,
         )
         self._start(block)
         return block

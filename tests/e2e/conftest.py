@@ -27,6 +27,7 @@ POLICIES: dict[str, dict[str, object]] = {
     "passthrough": {"class": "passthrough"},
     "all_caps": {"class": "all_caps"},
     "block_tools": {"class": "block_tools", "options": {"tools": ["bash"]}},
+    "block_rm": {"class": "block_tools", "options": {"arguments_pattern": "rm -rf"}},
     "string_replacement": {
         "class": "string_replacement",
         "options": {"replacements": [{"from": "fake", "to": "real"}, {"from": "check", "to": "verify"}]},

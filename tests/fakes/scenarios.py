@@ -40,7 +40,8 @@ CACHE_CREATION_INPUT_TOKENS = 128
 CACHE_READ_INPUT_TOKENS = 1024
 
 Failure = Literal["error_500", "disconnect", "hang", "error_event"]
-Stop = Literal["stop", "tool_calls", "max_tokens"]
+Stop = Literal["stop", "tool_calls", "function_call", "max_tokens"]
+CallShape = Literal["function", "custom", "function_call"]
 Writes = Literal["aligned", "coalesced"]
 _FRAGMENT_SIZES = (2, 5, 3, 7, 1, 4)
 _CUT_FAILURES: dict[str, Failure] = {"disconnect": "disconnect", "error_event": "error_event", "error_500": "error_500"}
@@ -48,10 +49,15 @@ _CUT_FAILURES: dict[str, Failure] = {"disconnect": "disconnect", "error_event": 
 
 @dataclass(frozen=True)
 class ToolCall:
-    """A function call with its exact arguments JSON text, streamed in irregular small fragments."""
+    """A tool call with its exact arguments text, streamed in irregular small fragments.
+
+    `shape`: a function tool call (JSON arguments; both providers), an OpenAI custom (free-form)
+    tool call whose `arguments` is its `input` text, or the legacy OpenAI `function_call`.
+    """
 
     name: str
     arguments: str
+    shape: CallShape = "function"
 
     @property
     def fragments(self) -> list[str]:
@@ -68,10 +74,20 @@ class ToolCall:
 WEATHER = ToolCall("get_weather", '{"location": "Paris", "unit": "celsius"}')
 BASH = ToolCall("bash", '{"command": "rm -rf /tmp/x"}')
 TIME = ToolCall("get_time", '{"timezone": "Europe/Paris"}')
+BASH_CAPITALISED = ToolCall("Bash", '{"command": "rm -rf /tmp/x"}')
+"""Claude Code's shell tool is `Bash`."""
+ESCAPED_RM = ToolCall("run", '{"command": "\\u0072m -\\u0072f /tmp/x"}')
+"""`rm -rf` hidden behind JSON escapes: only the decoded arguments say it."""
+CUSTOM_BASH = ToolCall("bash", "rm -rf /tmp/x", shape="custom")
+LEGACY_BASH = ToolCall("bash", '{"command": "rm -rf /tmp/x"}', shape="function_call")
 TOOL_CALLS_BY_SCENARIO: dict[str, tuple[ToolCall, ...]] = {
     "tool_calls": (WEATHER,),
     "parallel_tool_calls": (WEATHER, BASH, TIME),
     "tool_only": (WEATHER, BASH),
+    "capitalised_tool": (BASH_CAPITALISED,),
+    "escaped_arguments": (ESCAPED_RM,),
+    "custom_tool_call": (WEATHER, CUSTOM_BASH),
+    "function_call": (LEGACY_BASH,),
 }
 COMMON_SCENARIOS = (
     "text",
@@ -79,10 +95,14 @@ COMMON_SCENARIOS = (
     "parallel_tool_calls",
     "tool_only",
     "tool_loop",
+    "capitalised_tool",
+    "escaped_arguments",
     "error_500",
     "disconnect",
     "hang",
 )
+OPENAI_ONLY_SCENARIOS = ("custom_tool_call", "function_call")
+"""Tool-call shapes only OpenAI's chat API has."""
 ANTHROPIC_ONLY_SCENARIOS = ("thinking", "redacted_thinking")
 EXTRA_SCENARIOS = ("max_tokens", "error_event")
 """Required for Anthropic; the OpenAI fake renders them too (`finish_reason: "length"`, `data: {"error": ...}`)."""
@@ -240,7 +260,8 @@ def _thinking_enabled(body: dict[str, Any]) -> bool:
 def build_scenario(options: Options, provider: Literal["openai", "anthropic"]) -> Scenario:
     """The scenario the options name, or UnknownScenario."""
     name = options.scenario
-    allowed = COMMON_SCENARIOS + EXTRA_SCENARIOS + (ANTHROPIC_ONLY_SCENARIOS if provider == "anthropic" else ())
+    only = ANTHROPIC_ONLY_SCENARIOS if provider == "anthropic" else OPENAI_ONLY_SCENARIOS
+    allowed = COMMON_SCENARIOS + EXTRA_SCENARIOS + only
     if name not in allowed:
         raise UnknownScenario(f"fake {provider} upstream has no scenario {name!r} (known: {', '.join(allowed)})")
     text = tuple(text_chunks(options.chunks)) + ((f" [{options.echo}]",) if options.echo else ())
@@ -248,7 +269,9 @@ def build_scenario(options: Options, provider: Literal["openai", "anthropic"]) -
         return tool_loop_turn(options, thinking=options.thinking and provider == "anthropic")
     if name in TOOL_CALLS_BY_SCENARIO:
         lead_in = () if name == "tool_only" else LEAD_IN_CHUNKS
-        return Scenario(name, lead_in, TOOL_CALLS_BY_SCENARIO[name], stop="tool_calls")
+        calls = TOOL_CALLS_BY_SCENARIO[name]
+        stop: Stop = "function_call" if calls[0].shape == "function_call" else "tool_calls"
+        return Scenario(name, lead_in, calls, stop=stop)
     if name == "thinking":
         return Scenario(name, text, thinking_chunks=THINKING_CHUNKS)
     if name == "redacted_thinking":

@@ -73,6 +73,15 @@ async def test_tool_calls_finish_becomes_stop_when_no_tool_call_was_served() -> 
     assert_valid_egress(served)
 
 
+async def test_function_call_finish_becomes_stop_when_the_function_call_was_dropped() -> None:
+    stream, out, _ = egress()
+    stream.put_nowait(chunk("replaced", role="assistant"))
+    stream.finish("function_call")
+    served = await drain(out)
+    assert finish_reasons(served) == ["stop"]
+    assert_valid_egress(served)
+
+
 async def test_an_empty_stream_still_gets_a_role_and_a_finish() -> None:
     stream, out, _ = egress()
     stream.finish(None)
