@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from fastapi import HTTPException
+from litellm.proxy._types import ProxyException
 
 from luthien_litellm_plugin.errors import (
     LuthienError,
@@ -12,7 +13,7 @@ from luthien_litellm_plugin.errors import (
     StreamIdleTimeoutError,
     UpstreamStreamError,
 )
-from luthien_litellm_plugin.proxy.request_data import Api
+from luthien_litellm_plugin.proxy.request_data import Api, MalformedRequest
 
 POLICY_BLOCKED = "policy_blocked"
 """The error type of a policy block, in both formats. Claude Code shows a 400 of this type as a
@@ -60,6 +61,11 @@ def http_error(error: LuthienError, api: Api) -> HTTPException:
     if error_type is None:
         return HTTPException(status_code=error.status_code, detail=_detail(error))
     return TypedHTTPException(error.status_code, _detail(error), error_type)
+
+
+def invalid_request_error(error: MalformedRequest) -> ProxyException:
+    """What LiteLLM itself answers a malformed request: 400 `invalid_request_error`, in the client's format."""
+    return ProxyException(message=error.message, type="invalid_request_error", param=error.param, code=400)
 
 
 def stream_error(error: LuthienError, api: Api) -> StreamError:

@@ -29,7 +29,12 @@ from luthien_litellm_plugin.orchestration.transaction import Transaction
 from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
 from luthien_litellm_plugin.proxy import binding, blocked_requests, request_data
 from luthien_litellm_plugin.proxy.binding import Binding, RoutedDeployment
-from luthien_litellm_plugin.proxy.client_errors import anthropic_error_event, http_error, stream_error
+from luthien_litellm_plugin.proxy.client_errors import (
+    anthropic_error_event,
+    http_error,
+    invalid_request_error,
+    stream_error,
+)
 from luthien_litellm_plugin.proxy.coverage import (
     COMMA_LIST_CALL_TYPES,
     COVERED_APIS,
@@ -79,6 +84,16 @@ class LuthienCallback(CustomLogger):
         self._policies_in_use = frozenset({*model_policies.values(), settings.default_policy})
         self._spans: dict[str, Span] = {}
 
+    @property
+    def open_spans(self) -> int:
+        """Transaction spans started and not yet ended (per-request state: 0 when idle)."""
+        return len(self._spans)
+
+    @property
+    def open_transactions(self) -> int:
+        """Transactions opened and not yet recorded with a terminal status (0 when idle)."""
+        return sum(orchestrator.open_transactions for orchestrator in self.orchestrators.values())
+
     def policy_for(self, model: str) -> str:
         """The policy of a model group (by its configured name)."""
         return self.model_policies.get(model, self.config.settings.default_policy)
@@ -103,14 +118,17 @@ class LuthienCallback(CustomLogger):
         if api is None:
             await self.admit_uncovered(data, call_type)
             return data
+        try:  # before anything is opened: a malformed request leaves nothing behind
+            original = request_data.client_request(data)
+        except request_data.MalformedRequest as error:
+            raise invalid_request_error(error) from error
         policy = await self._request_policy(data, call_type, api)
         transaction_id = uuid.uuid4().hex
         request_data.mark(data, transaction_id, policy, api)
         span = self._open_span(transaction_id, policy, api)
-        original = request_data.client_request(data)
         orchestrator = self.orchestrators[policy]
-        self._describe(orchestrator, transaction_id, span, data, api)
         try:
+            self._describe(orchestrator, transaction_id, span, data, api)
             final = await orchestrator.process_request(original, transaction_id, span)
         except PolicyBlockedError as error:
             self._end_span(transaction_id)
@@ -118,6 +136,13 @@ class LuthienCallback(CustomLogger):
         except LuthienError as error:
             self._end_span(transaction_id)
             raise http_error(error, api) from error
+        except BaseException as error:  # never half-open: whatever happened is the transaction's end
+            status: TerminalStatus = "cancelled" if isinstance(error, asyncio.CancelledError) else "error"
+            try:
+                await asyncio.shield(orchestrator.finish(transaction_id, status, f"{type(error).__name__}: {error}"))
+            finally:
+                self._end_span(transaction_id)
+            raise
         request_data.apply_request(data, original, final)
         binding.bind(Binding(transaction_id, policy))
         return data

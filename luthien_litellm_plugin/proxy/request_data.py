@@ -17,14 +17,40 @@ POLICY_KEY = "luthien_policy"
 _INTERNAL_BODY_KEYS = frozenset({"metadata", "litellm_metadata", "litellm_call_id", "secret_fields"})
 
 
+class MalformedRequest(ValueError):
+    """The request has no policeable shape (a missing or mistyped `model` / `messages`)."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+        self.message = message
+
+
 def client_request(data: dict[str, object]) -> RequestMessage:
-    """The request as the client sent it (from `proxy_server_request.body`), with the routed model."""
+    """The request as the client sent it (from `proxy_server_request.body`), with the routed model.
+
+    Raises `MalformedRequest` when `messages` is not a list of objects or `model` not a string
+    (an empty, unparsable or invalid-UTF-8 body reaches here as `{}`). Only that shape is checked:
+    the body came from a JSON parser, so its values are JSON at any depth; walking them to check
+    again would refuse deep documents LiteLLM itself serves.
+    """
     server_request = data.get("proxy_server_request")
     body = server_request.get("body") if isinstance(server_request, dict) else None
-    fields: dict[str, object] = {key: value for key, value in (body or {}).items() if key not in _INTERNAL_BODY_KEYS}
+    fields: dict[str, object] = {
+        key: value for key, value in (body if isinstance(body, dict) else {}).items() if key not in _INTERNAL_BODY_KEYS
+    }
     fields.setdefault("model", data.get("model"))
     fields.setdefault("messages", data.get("messages"))
-    return RequestMessage.model_validate(fields)
+    messages, model = fields["messages"], fields["model"]
+    if messages is None:
+        raise MalformedRequest("messages", "Missing required parameter: 'messages'.")
+    if not isinstance(messages, list) or not all(isinstance(message, dict) for message in messages):
+        raise MalformedRequest("messages", "'messages' must be a list of message objects.")
+    if model is None:
+        raise MalformedRequest("model", "Missing required parameter: 'model'.")
+    if not isinstance(model, str):
+        raise MalformedRequest("model", "'model' must be a string.")
+    return RequestMessage.model_construct(**fields)  # type: ignore[arg-type]
 
 
 def apply_request(data: dict[str, object], original: RequestMessage, final: RequestMessage) -> None:

@@ -35,6 +35,7 @@ POLICIES: dict[str, dict[str, object]] = {
     "block_request": {"class": "tests.e2e.policies:BlockForbiddenRequests"},
     "block_at_finish": {"class": "tests.e2e.policies:BlockAtFinish"},
     "broken": {"class": "tests.e2e.policies:Broken"},
+    "report_open": {"class": "tests.e2e.policies:ReportOpenState"},
 }
 STARTUP_SECONDS = 120
 E2E_REDIS_URL = "redis://127.0.0.1:6379/3"  # a database of its own: e2e proxies publish their live feed here

@@ -17,6 +17,7 @@ import anthropic
 import httpx
 import httpx2
 import pytest
+import yaml
 
 from luthien_litellm_plugin.storage.jsonl import read_events
 from tests.e2e.conftest import POLICIES, Proxy, model_list, start_proxy, stop_proxy, write_proxy_config
@@ -110,6 +111,21 @@ def messages_fake() -> Iterator[FakeUpstream]:
 def messages_proxy(messages_fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MessagesProxy]:
     with running_messages_proxy(tmp_path_factory.mktemp("messages_proxy"), messages_fake) as proxy:
         yield proxy
+
+
+@pytest.fixture(scope="session")
+def stock_proxy(messages_fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    """Stock LiteLLM (no callbacks) with the same model groups: what a client gets without the plugin."""
+    directory = tmp_path_factory.mktemp("stock_proxy")
+    config = directory / "litellm_config.yaml"
+    settings = {"num_retries": 0, "request_timeout": 30}
+    config.write_text(yaml.safe_dump({"model_list": model_list(messages_fake), "litellm_settings": settings}))
+    events, log = directory / "events.jsonl", directory / "proxy.log"
+    process, base_url, master_key = start_proxy(config, events, log)
+    try:
+        yield Proxy(base_url, master_key, events, messages_fake, log)
+    finally:
+        stop_proxy(process)
 
 
 # ----- talking to /v1/messages -----

@@ -9,7 +9,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tests.fakes.common import CREATED, JSON, Ids, UpstreamState, json_response, sse, sse_response
-from tests.fakes.scenarios import PROMPT_TOKENS, Scenario, ToolCall, UnknownScenario, build_scenario
+from tests.fakes.scenarios import (
+    PROMPT_TOKENS,
+    Scenario,
+    ToolCall,
+    UnknownScenario,
+    build_scenario,
+    malformed_messages,
+)
 
 FINISH_REASONS = {"stop": "stop", "tool_calls": "tool_calls", "function_call": "function_call", "max_tokens": "length"}
 SERVER_ERROR = {
@@ -141,11 +148,18 @@ async def chat_completions(request: Request, state: UpstreamState) -> Response:
     recorded, ids = await state.record(request)
     body: dict[str, Any] = recorded.body
     headers = {"x-request-id": ids.request()}
+
+    def invalid_request(message: str) -> Response:
+        error = {"message": message, "type": "invalid_request_error", "param": "messages", "code": None}
+        return json_response(state, recorded, {"error": error}, status_code=400, headers=headers)
+
+    invalid = malformed_messages(body)
+    if invalid is not None:
+        return invalid_request(invalid)
     try:
         scenario = build_scenario(recorded.options, "openai")
     except UnknownScenario as exc:
-        error = {"message": str(exc), "type": "invalid_request_error", "param": "messages", "code": None}
-        return json_response(state, recorded, {"error": error}, status_code=400, headers=headers)
+        return invalid_request(str(exc))
     if scenario.failure == "error_500":
         return json_response(state, recorded, {"error": SERVER_ERROR}, status_code=500, headers=headers)
     model = str(body.get("model", ""))

@@ -169,6 +169,18 @@ def text_chunks(count: int = DEFAULT_CHUNKS) -> list[str]:
     return chunks
 
 
+def malformed_messages(body: dict[str, Any]) -> str | None:
+    """What the real APIs say when `messages` is not a list of objects (both refuse it with a 400
+    `invalid_request_error`), or None when it is."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return "messages: Input should be a valid list"
+    for position, message in enumerate(messages):
+        if not isinstance(message, dict):
+            return f"messages.{position}: Input should be a valid dictionary"
+    return None
+
+
 def last_user_text(body: dict[str, Any]) -> str:
     """The text of the last `role: user` message (string content or text parts)."""
     texts = user_texts(body)
