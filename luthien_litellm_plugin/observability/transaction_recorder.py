@@ -104,6 +104,9 @@ class DefaultTransactionRecorder(TransactionRecorder):
     async def record_request(self, original: RequestMessage, final: RequestMessage) -> None:
         self._model = final.model
         self._is_streaming = bool((final.model_extra or {}).get("stream"))
+        original_dump = _json(original.model_dump(exclude_none=True))
+        # An unchanged request is dumped (and scrubbed) once and recorded twice.
+        final_dump = original_dump if final is original else _json(final.model_dump(exclude_none=True))
         await self.observability.emit_event(
             events.TRANSACTION_REQUEST_RECORDED,
             {
@@ -115,8 +118,8 @@ class DefaultTransactionRecorder(TransactionRecorder):
                 "api": self.api,
                 "is_streaming": self._is_streaming,
                 "started_at": self._started_at,
-                "original_request": _json(original.model_dump(exclude_none=True)),
-                "final_request": _json(final.model_dump(exclude_none=True)),
+                "original_request": original_dump,
+                "final_request": final_dump,
             },
         )
         self.observability.add_span_attribute("request.model", final.model)
