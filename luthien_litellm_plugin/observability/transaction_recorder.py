@@ -11,6 +11,7 @@ from litellm.types.utils import ModelResponse, ModelResponseStream
 from luthien_litellm_plugin.errors import TerminalStatus
 from luthien_litellm_plugin.observability import events
 from luthien_litellm_plugin.observability.context import ObservabilityContext
+from luthien_litellm_plugin.observability.process import process_id
 from luthien_litellm_plugin.observability.reconstruction import ResponseReconstructor
 from luthien_litellm_plugin.streaming.egress_validator import EgressValidator
 from luthien_litellm_plugin.types import JSONObject, JSONValue, RequestMessage
@@ -116,6 +117,7 @@ class DefaultTransactionRecorder(TransactionRecorder):
                 "policy": self.policy_name,
                 "call_id": self.call_id,
                 "api": self.api,
+                "process": process_id(),
                 "is_streaming": self._is_streaming,
                 "started_at": self._started_at,
                 "original_request": original_dump,
@@ -209,6 +211,7 @@ class DefaultTransactionRecorder(TransactionRecorder):
                 "model": self._model,
                 "policy": self.policy_name,
                 "call_id": self.call_id,
+                "process": process_id(),
                 "is_streaming": self._is_streaming,
                 "started_at": self._started_at,
                 "finished_at": time.time(),
