@@ -7,9 +7,9 @@ from typing import Literal
 
 from luthien_litellm_plugin.types import RequestMessage
 
-Api = Literal["chat", "messages", "unpoliced"]
-"""How a request's responses are handled: chat chunks, Anthropic SSE, or passed untouched (a
-route an operator allowed without a policy)."""
+Api = Literal["chat", "messages", "responses", "unpoliced"]
+"""How a request's responses are handled: chat chunks, Anthropic SSE, OpenAI Responses events, or
+passed untouched (a route an operator allowed without a policy)."""
 METADATA_KEYS = ("metadata", "litellm_metadata")
 TRANSACTION_KEY = "luthien_transaction_id"
 API_KEY = "luthien_api"
@@ -17,25 +17,37 @@ POLICY_KEY = "luthien_policy"
 _INTERNAL_BODY_KEYS = frozenset({"metadata", "litellm_metadata", "litellm_call_id", "secret_fields"})
 
 
-def client_request(data: dict[str, object]) -> RequestMessage:
-    """The request as the client sent it (from `proxy_server_request.body`), with the routed model."""
+def client_request(data: dict[str, object], api: Api = "chat") -> RequestMessage:
+    """The request as the client sent it (from `proxy_server_request.body`), with the routed model.
+
+    A Responses request's `input` becomes `messages` (a string input: one user message).
+    """
     server_request = data.get("proxy_server_request")
     body = server_request.get("body") if isinstance(server_request, dict) else None
     fields: dict[str, object] = {key: value for key, value in (body or {}).items() if key not in _INTERNAL_BODY_KEYS}
     fields.setdefault("model", data.get("model"))
+    if api == "responses":
+        fields["messages"] = _input_messages(fields.pop("input", data.get("input")))
     fields.setdefault("messages", data.get("messages"))
     return RequestMessage.model_validate(fields)
 
 
-def apply_request(data: dict[str, object], original: RequestMessage, final: RequestMessage) -> None:
+def _input_messages(value: object) -> list[object]:
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    return list(value) if isinstance(value, list) else []
+
+
+def apply_request(data: dict[str, object], original: RequestMessage, final: RequestMessage, api: Api = "chat") -> None:
     """Write into `data` (in place: LiteLLM sends `data` upstream) what the policy changed."""
     before = original.model_dump(exclude_none=True)
     after = final.model_dump(exclude_none=True)
+    rename = {"messages": "input"} if api == "responses" else {}
     for key, value in after.items():
         if before.get(key) != value:
-            data[key] = value
+            data[rename.get(key, key)] = value
     for key in before.keys() - after.keys():
-        data.pop(key, None)
+        data.pop(rename.get(key, key), None)
 
 
 @dataclass(frozen=True)
@@ -64,7 +76,7 @@ def mark(data: dict[str, object], transaction_id: str, policy: str, api: Api = "
     upstream). Always overwrites, and clears our keys from the other dict.
     """
     clear_marks(data)
-    newer_route = api == "messages" or isinstance(data.get("litellm_metadata"), dict)
+    newer_route = api in ("messages", "responses") or isinstance(data.get("litellm_metadata"), dict)
     metadata_key = "litellm_metadata" if newer_route else "metadata"
     metadata = data.get(metadata_key)
     if not isinstance(metadata, dict):
@@ -88,8 +100,6 @@ def marks(data: dict[str, object]) -> Marks | None:
 
 
 def _api(value: object) -> Api:
-    if value == "messages":
-        return "messages"
-    if value == "unpoliced":
-        return "unpoliced"
+    if value in ("messages", "responses", "unpoliced"):
+        return value  # type: ignore[return-value]  # one of the literals, checked
     return "chat"
