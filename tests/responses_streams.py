@@ -102,6 +102,11 @@ def accumulate(served: Sequence[JSONObject]) -> Response:
     return completed
 
 
+def as_response(data: object) -> Response:
+    """A `Response` from its JSON, built the way the openai SDK builds it (constructed, not validated)."""
+    return cast(Response, construct_type(type_=Response, value=data))
+
+
 def text_of(response: Response) -> str:
     return response.output_text
 

@@ -180,16 +180,19 @@ class _TeeStream(httpx2.SyncByteStream):
 
 
 class TeeTransport(httpx2.BaseTransport):
-    """An httpx2 transport (the anthropic SDK's HTTP library) keeping each response body's raw bytes (`bodies`)."""
+    """An httpx2 transport (the anthropic and openai SDKs' HTTP library) keeping each response's headers
+    (`headers`) and raw body bytes (`bodies`)."""
 
     def __init__(self) -> None:
         self._inner = httpx2.HTTPTransport()
         self.bodies: list[bytearray] = []
+        self.headers: list[httpx2.Headers] = []
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         response = self._inner.handle_request(request)
         body = bytearray()
         self.bodies.append(body)
+        self.headers.append(response.headers)
         assert isinstance(response.stream, httpx2.SyncByteStream)
         return httpx2.Response(
             response.status_code,
