@@ -110,6 +110,8 @@ class LuthienCallback(CustomLogger):
         if api is None:
             await self.admit_uncovered(data, call_type)
             return data
+        if api == "responses" and request_data.is_cursor_route(data):
+            api = "cursor"
         policy = await self._request_policy(data, call_type, api)
         transaction_id = uuid.uuid4().hex
         request_data.mark(data, transaction_id, policy, api)
@@ -332,7 +334,8 @@ class LuthienCallback(CustomLogger):
         span = self._span(transaction_id)
         try:
             # What LiteLLM hands the hook depends on the endpoint: SSE bytes on /v1/messages, event
-            # objects on /v1/responses (each ingress rejects anything else), ModelResponseStream on chat.
+            # objects on /v1/responses (each ingress rejects anything else), ModelResponseStream on chat
+            # and on the Cursor route.
             if api == "unpoliced":
                 async for item in _finished_when_done(response, orchestrator, transaction_id):
                     yield item

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 from luthien_litellm_plugin.types import RequestMessage
 
-Api = Literal["chat", "messages", "responses", "unpoliced"]
+Api = Literal["chat", "messages", "responses", "cursor", "unpoliced"]
 """How a request's responses are handled: chat chunks, Anthropic SSE, OpenAI Responses events, or
-passed untouched (a route an operator allowed without a policy)."""
+passed untouched (a route an operator allowed without a policy). `cursor`: LiteLLM's Cursor route
+(`/cursor/chat/completions`), Responses-shaped requests answered in chat-completions format."""
+CURSOR_ROUTE = "/cursor/chat/completions"
 METADATA_KEYS = ("metadata", "litellm_metadata")
 TRANSACTION_KEY = "luthien_transaction_id"
 API_KEY = "luthien_api"
@@ -26,10 +29,18 @@ def client_request(data: dict[str, object], api: Api = "chat") -> RequestMessage
     body = server_request.get("body") if isinstance(server_request, dict) else None
     fields: dict[str, object] = {key: value for key, value in (body or {}).items() if key not in _INTERNAL_BODY_KEYS}
     fields.setdefault("model", data.get("model"))
-    if api == "responses":
+    if api in ("responses", "cursor"):
         fields["messages"] = _input_messages(fields.pop("input", data.get("input")))
     fields.setdefault("messages", data.get("messages"))
     return RequestMessage.model_validate(fields)
+
+
+def is_cursor_route(data: dict[str, object]) -> bool:
+    """Whether the request came through LiteLLM's Cursor route (its Responses-shaped requests reach the
+    hooks as `aresponses`, but their streams as chat-completions chunks)."""
+    server_request = data.get("proxy_server_request")
+    url = server_request.get("url") if isinstance(server_request, dict) else None
+    return isinstance(url, str) and urlsplit(url).path.endswith(CURSOR_ROUTE)
 
 
 def _input_messages(value: object) -> list[object]:
@@ -42,7 +53,7 @@ def apply_request(data: dict[str, object], original: RequestMessage, final: Requ
     """Write into `data` (in place: LiteLLM sends `data` upstream) what the policy changed."""
     before = original.model_dump(exclude_none=True)
     after = final.model_dump(exclude_none=True)
-    rename = {"messages": "input"} if api == "responses" else {}
+    rename = {"messages": "input"} if api in ("responses", "cursor") else {}
     for key, value in after.items():
         if before.get(key) != value:
             data[rename.get(key, key)] = value
@@ -100,6 +111,6 @@ def marks(data: dict[str, object]) -> Marks | None:
 
 
 def _api(value: object) -> Api:
-    if value in ("messages", "responses", "unpoliced"):
-        return value  # type: ignore[return-value]  # one of the literals, checked
+    if value in ("messages", "responses", "cursor", "unpoliced"):
+        return value
     return "chat"

@@ -262,3 +262,39 @@ def test_recording(messages_proxy: MessagesProxy, backend: str, stream: bool) ->
     assert "luthien" not in json.dumps(upstream.body), "nothing of ours goes upstream"
     assert_no_secrets(messages_proxy, events)
     assert_no_secrets(messages_proxy, row)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_the_cursor_route_runs_the_policy_and_answers_in_chat_format(
+    messages_proxy: MessagesProxy, stream: bool
+) -> None:
+    """LiteLLM's Cursor route takes Responses-shaped requests (hooks see `aresponses`) and answers in
+    chat-completions format (its streams reach the hook as chat chunks)."""
+    marker = new_marker()
+    body = {"model": "openai-all_caps", "input": [{"role": "user", "content": content("tool_calls", marker)}]}
+    served = post_responses(messages_proxy, {**body, "stream": stream, "tools": TOOLS}, "/cursor/chat/completions")
+    assert served.status_code == 200, served.body
+    if stream:
+        chunks = [json.loads(frame[len("data: ") :]) for frame in events_of_chat(served.body)]
+        text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+        names = [
+            call["function"]["name"]
+            for c in chunks
+            if c["choices"]
+            for call in c["choices"][0]["delta"].get("tool_calls") or []
+            if call.get("function", {}).get("name")
+        ]
+    else:
+        message = served.json()["choices"][0]["message"]  # type: ignore[index]
+        text, names = message["content"], [call["function"]["name"] for call in message["tool_calls"]]
+    assert (text, names) == (LEAD_IN.upper(), [WEATHER.name])
+    events = messages_proxy.events(served.transaction_id)
+    [request] = [e["payload"] for e in events if e["event_type"] == "transaction.request_recorded"]
+    [done] = completions(events)
+    assert isinstance(request, dict) and (request["api"], done["status"]) == ("cursor", "success")
+
+
+def events_of_chat(body: bytes) -> list[str]:
+    frames = [frame for frame in body.decode().split("\n\n") if frame]
+    assert frames[-1] == "data: [DONE]"
+    return [frame for frame in frames[:-1] if frame.startswith("data: ")]
