@@ -382,10 +382,15 @@ class ResponsesStream:
         """True once an event went out to the client (an error must then be an event, not an HTTP error)."""
         return self.egress is not None and self.egress.started
 
+    @property
+    def finished(self) -> bool:
+        """True once the stream's last event went out (nothing may follow it)."""
+        return self.egress is not None and self.egress.finished
+
     def failed(self, code: str, message: str) -> ResponsesEvent:
         """The `response.failed` event ending what was served, with the error's code and message."""
-        if self.egress is None:
-            raise RuntimeError("the stream has not started")
+        if self.egress is None or self.egress.finished:
+            raise RuntimeError("no stream to end: it has not started, or it has ended")
         return self.egress.failed(code, message)
 
 

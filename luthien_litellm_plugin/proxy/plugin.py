@@ -485,6 +485,8 @@ async def _with_responses_error_event(served: ResponsesStream) -> AsyncGenerator
             async for event in served.events:
                 yield event
         except Exception as error:
+            if served.finished:
+                raise  # after response.completed nothing may follow (LiteLLM then adds only [DONE])
             if served.started:
                 yield served.failed(*responses_failure(error))
             else:

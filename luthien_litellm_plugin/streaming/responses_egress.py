@@ -150,6 +150,11 @@ class ResponsesEgress:
         """True once an event with content went out to the client."""
         return self._started
 
+    @property
+    def finished(self) -> bool:
+        """True once the stream's last event (`response.completed`, or `response.failed`) was written."""
+        return self._finished
+
     async def put(self, chunk: ModelResponseStream) -> None:
         self.put_nowait(chunk)
 
@@ -224,8 +229,10 @@ class ResponsesEgress:
             if event.get("arguments") != arguments:
                 event = with_fields(event, arguments=arguments)
             self._send(self._renumbered(event, item))
-        else:  # reasoning summaries, refusals, tool progress…: pass untouched, renumbered
-            self._send(self._renumbered(event, item), payload=True)
+        else:  # reasoning summaries, refusals, annotations, tool progress…: pass untouched, renumbered
+            content_index = int_field(event, "content_index")
+            part = item.parts_by_source.get(content_index) if content_index is not None else None
+            self._send(self._renumbered(event, item, part), payload=True)
 
     def _add_source_item(self, event: Event) -> None:
         self._close_built()

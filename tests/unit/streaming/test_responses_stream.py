@@ -27,13 +27,11 @@ from tests.responses_streams import (
     client_view,
     function_calls,
     interleaved,
-    items,
-    responses_request,
     serve_responses,
     text_of,
     upstream_events,
 )
-from tests.streams import SPAN
+from tests.streams import SPAN, iterate, request
 
 SCENARIOS = ("text", "tool_calls", "parallel_tool_calls", "tool_only", "thinking", "max_tokens")
 ORDERS: dict[str, Callable[[list[Event]], list[Event]]] = {"openai": list, "litellm_translated": interleaved}
@@ -56,8 +54,8 @@ def events_of(scenario: str, order: str = "openai") -> list[Event]:
 
 async def served_objects(policy: Policy, events: list[Event]) -> list[object]:
     orch = orchestrator(policy)
-    final = await orch.process_request(responses_request(), "t", SPAN)
-    served = orch.stream_responses_response(items(events), "t", SPAN, final)
+    final = await orch.process_request(request(), "t", SPAN)
+    served = orch.stream_responses_response(iterate(events), "t", SPAN, final)
     return [event async for event in served.events]
 
 
@@ -199,8 +197,8 @@ class BlockOnBash(SimplePolicy):
 async def test_nothing_is_served_before_the_first_content_event() -> None:
     sink = InMemoryEventSink()
     orch = orchestrator(BlockForbiddenText(), sink)
-    final = await orch.process_request(responses_request(), "t", SPAN)
-    served = orch.stream_responses_response(items(upstream_events("text")), "t", SPAN, final)
+    final = await orch.process_request(request(), "t", SPAN)
+    served = orch.stream_responses_response(iterate(upstream_events("text")), "t", SPAN, final)
     received = []
     with pytest.raises(PolicyBlockedError):
         async for event in served.events:
@@ -217,8 +215,8 @@ class BlockForbiddenText(SimplePolicy):
 
 async def test_a_block_after_events_went_out_ends_with_a_consistent_response_failed() -> None:
     orch = orchestrator(BlockOnBash())
-    final = await orch.process_request(responses_request(), "t", SPAN)
-    served = orch.stream_responses_response(items(upstream_events("tool_only")), "t", SPAN, final)
+    final = await orch.process_request(request(), "t", SPAN)
+    served = orch.stream_responses_response(iterate(upstream_events("tool_only")), "t", SPAN, final)
     received: list[object] = []
     with pytest.raises(PolicyBlockedError):
         async for event in served.events:
@@ -271,3 +269,15 @@ async def test_items_that_are_not_response_events_are_refused() -> None:
 def test_the_orders_differ() -> None:
     plain, translated = ([kind_of(e) for e in order(upstream_events("tool_calls"))] for order in ORDERS.values())
     assert plain != translated and sorted(plain) == sorted(translated)
+
+
+async def test_nothing_can_follow_a_finished_stream() -> None:
+    orch = orchestrator(PassthroughPolicy())
+    final = await orch.process_request(request(), "t", SPAN)
+    served = orch.stream_responses_response(iterate(upstream_events("text")), "t", SPAN, final)
+    assert not served.started and not served.finished
+    async for _ in served.events:
+        pass
+    assert served.started and served.finished
+    with pytest.raises(RuntimeError, match="has ended"):
+        served.failed("server_error", "too late")
