@@ -4,7 +4,7 @@ the hook; serving them; reading them as the openai SDK does."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
 from litellm.llms.openai.responses.transformation import OpenAIResponsesAPIConfig
@@ -18,11 +18,11 @@ from luthien_litellm_plugin.streaming import responses_events as ev
 from luthien_litellm_plugin.streaming.anthropic_sse import SSEParser
 from luthien_litellm_plugin.streaming.responses_events import Event, kind_of, plain
 from luthien_litellm_plugin.streaming.responses_validator import validate_responses_stream
-from luthien_litellm_plugin.types import JSONObject, RequestMessage
+from luthien_litellm_plugin.types import JSONObject
 from tests.fakes.common import Ids
 from tests.fakes.responses_upstream import responses_stream_events
 from tests.fakes.scenarios import build_scenario, parse_options
-from tests.streams import SPAN
+from tests.streams import SPAN, iterate, request
 
 MODEL = "gpt-test"
 
@@ -63,22 +63,13 @@ def interleaved(events: Sequence[Event]) -> list[Event]:
     return [e.model_copy(update={"sequence_number": i}) for i, e in enumerate(ordered)]
 
 
-def responses_request(stream: bool = True) -> RequestMessage:
-    return RequestMessage(model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=stream)
-
-
-async def items(events: Sequence[object]) -> AsyncIterator[object]:
-    for event in events:
-        yield event
-
-
 async def serve_responses(
     orchestrator: PolicyOrchestrator, events: Sequence[Event], transaction_id: str = "t"
 ) -> list[JSONObject]:
     """Run the events through request + `stream_responses_response`, check the wire rules, return the
     served events as the client receives them (JSON)."""
-    final = await orchestrator.process_request(responses_request(), transaction_id, SPAN)
-    served = orchestrator.stream_responses_response(items(events), transaction_id, SPAN, final)
+    final = await orchestrator.process_request(request(), transaction_id, SPAN)
+    served = orchestrator.stream_responses_response(iterate(events), transaction_id, SPAN, final)
     out = [client_view(event) async for event in served.events]
     assert validate_responses_stream(out) == []
     return out

@@ -1,4 +1,4 @@
-"""One real proxy in front of the new fake upstream, for the `/v1/messages` e2e tests.
+"""One real proxy in front of the new fake upstream, for the `/v1/messages` and `/v1/responses` e2e tests.
 
 Import the fixtures by name in a test module (`from tests.e2e.messages_proxy import messages_proxy`).
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +123,17 @@ TOOLS: list[dict[str, object]] = [
 def new_marker() -> str:
     """A token for the message text that finds this request again among the fake's requests."""
     return f"req:{uuid.uuid4().hex}"
+
+
+def send_marked(proxy: MessagesProxy, text: str, post: Callable[[str], Served]) -> tuple[Served, str]:
+    """`post` the text with a fresh marker in it; the response and its transaction's id (found by the
+    marker: error responses have no `x-luthien-transaction-id` header)."""
+    marker = new_marker()
+    served = post(f"{text} {marker}")
+    transaction_id = proxy.transaction_for(marker)
+    if "x-luthien-transaction-id" in served.headers:
+        assert served.headers["x-luthien-transaction-id"] == transaction_id
+    return served, transaction_id
 
 
 def messages_body(model: str, content: str, *, stream: bool, tools: bool = True) -> dict[str, object]:

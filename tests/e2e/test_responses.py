@@ -6,8 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import pytest
 from openai.types.responses import Response
@@ -22,6 +20,7 @@ from tests.e2e.messages_proxy import (
     new_marker,
     recorded_text,
 )
+from tests.e2e.policy_outcomes import POLICIES, Outcome, assert_text, outcome
 from tests.e2e.responses_proxy import (
     PATHS,
     TOOLS,
@@ -37,13 +36,10 @@ from tests.e2e.responses_proxy import (
 from tests.fakes.common import Ids
 from tests.fakes.responses_upstream import responses_stream_events
 from tests.fakes.scenarios import (
-    BASH,
     LEAD_IN,
     TEXT,
     THINKING,
-    TIME,
     WEATHER,
-    ToolCall,
     build_scenario,
     last_user_text,
 )
@@ -52,23 +48,8 @@ from tests.responses_streams import accumulate, as_response, function_calls
 pytestmark = pytest.mark.e2e
 __all__ = ["messages_fake", "messages_proxy", "stock_proxy"]  # the session fixtures this module uses
 
-POLICIES = ["passthrough", "all_caps", "block_tools", "string_replacement"]
 MODES = ["raw_stream", "sdk_stream", "sdk_create"]
 """raw_stream: httpx bytes; sdk_stream: `responses.stream()` + `get_final_response()`; sdk_create: not streamed."""
-UPSTREAM_TEXT = {"text": TEXT, "thinking": TEXT, "tool_calls": LEAD_IN, "tool_only": "", "parallel_tool_calls": LEAD_IN}
-UPSTREAM_CALLS: dict[str, tuple[ToolCall, ...]] = {
-    "text": (),
-    "thinking": (),
-    "tool_calls": (WEATHER,),
-    "tool_only": (WEATHER, BASH),
-    "parallel_tool_calls": (WEATHER, BASH, TIME),
-}
-TEXT_POLICIES: dict[str, Callable[[str], str]] = {
-    "passthrough": lambda text: text,
-    "all_caps": str.upper,
-    "block_tools": lambda text: text,
-    "string_replacement": lambda text: text.replace("fake", "real").replace("check", "verify"),
-}
 CASES = [
     (backend, scenario)
     for backend in ("openai", "anthropic")
@@ -77,42 +58,15 @@ CASES = [
 ]
 
 
-@dataclass(frozen=True)
-class Expected:
-    """What the client must get. With `blocked_notice`, `text` is followed by a notice naming bash."""
-
-    text: str
-    calls: list[tuple[str, dict[str, object]]] = field(default_factory=list)
-    reasoning: str | None = None
-    blocked_notice: bool = False
-
-
-def expected(policy: str, scenario: str) -> Expected:
-    calls = list(UPSTREAM_CALLS[scenario])
-    blocked = policy == "block_tools" and BASH in calls
-    if policy == "block_tools":
-        calls = [call for call in calls if call.name != BASH.name]
-    return Expected(
-        text=TEXT_POLICIES[policy](UPSTREAM_TEXT[scenario]),
-        calls=[(call.name, json.loads(call.arguments)) for call in calls],
-        reasoning=THINKING if scenario == "thinking" else None,
-        blocked_notice=blocked,
-    )
-
-
-def assert_response(response: Response, want: Expected, model: str) -> None:
+def assert_response(response: Response, want: Outcome, reasoning: str | None) -> None:
     """The client-side response matches what the policy should have made of the upstream's answer."""
     assert response.status == "completed"
     assert function_calls(response) == want.calls
-    if want.blocked_notice:
-        assert response.output_text.startswith(want.text) and "bash" in response.output_text[len(want.text) :]
-    else:
-        assert response.output_text == want.text
-    reasoning = [[s.text for s in item.summary] for item in response.output if item.type == "reasoning"]
-    assert reasoning == ([[want.reasoning]] if want.reasoning is not None else [])
+    assert_text(response.output_text, want)
+    summaries = [[s.text for s in item.summary] for item in response.output if item.type == "reasoning"]
+    assert summaries == ([[reasoning]] if reasoning is not None else [])  # reasoning passes untouched
     assert response.usage is not None and response.usage.input_tokens > 0
     assert all(item.call_id for item in response.output if item.type == "function_call")
-    assert model  # LiteLLM stamps the client's model group name on events, not on the response object
 
 
 def content(scenario: str, marker: str) -> str:
@@ -145,9 +99,8 @@ def ask(proxy: MessagesProxy, mode: str, model: str, scenario: str) -> tuple[Res
 def test_policy_over_responses(
     messages_proxy: MessagesProxy, backend: str, scenario: str, policy: str, mode: str
 ) -> None:
-    model = f"{backend}-{policy}"
-    response, _ = ask(messages_proxy, mode, model, scenario)
-    assert_response(response, expected(policy, scenario), model)
+    response, _ = ask(messages_proxy, mode, f"{backend}-{policy}", scenario)
+    assert_response(response, outcome(policy, scenario), THINKING if scenario == "thinking" else None)
 
 
 @pytest.mark.parametrize("path", PATHS)

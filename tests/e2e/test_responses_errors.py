@@ -8,7 +8,15 @@ import openai
 import pytest
 
 from luthien_litellm_plugin.types import JSONObject
-from tests.e2e.messages_proxy import MessagesProxy, Served, messages_fake, messages_proxy, new_marker, recorded_status
+from tests.e2e.messages_proxy import (
+    MessagesProxy,
+    Served,
+    messages_fake,
+    messages_proxy,
+    new_marker,
+    recorded_status,
+    send_marked,
+)
 from tests.e2e.responses_proxy import post_responses, responses_body, sdk_client, valid_events
 from tests.fakes.responses_upstream import STREAM_ERROR
 from tests.fakes.scenarios import DISCONNECT_AFTER, TEXT, text_chunks
@@ -21,12 +29,9 @@ BACKENDS = ["openai", "anthropic"]
 
 def send(proxy: MessagesProxy, model: str, text: str, stream: bool) -> tuple[Served, str]:
     """POST `/v1/responses` with a marker in the input; the response and its transaction's id."""
-    marker = new_marker()
-    served = post_responses(proxy, responses_body(model, f"{text} {marker}", stream=stream, tools=False))
-    transaction_id = proxy.transaction_for(marker)
-    if "x-luthien-transaction-id" in served.headers:
-        assert served.headers["x-luthien-transaction-id"] == transaction_id
-    return served, transaction_id
+    return send_marked(
+        proxy, text, lambda marked: post_responses(proxy, responses_body(model, marked, stream=stream, tools=False))
+    )
 
 
 def http_error(served: Served, status: int | None = None) -> JSONObject:
@@ -127,6 +132,17 @@ def test_a_policy_exception_fails_closed(messages_proxy: MessagesProxy, backend:
     error = http_error(served, 500)  # the broken policy holds the text: nothing went out before it failed
     assert "broken" in str(error["message"]) and error["type"] == "internal_server_error"
     assert b"quick brown" not in served.body
+    status, reason = recorded_status(messages_proxy, transaction_id)
+    assert status == "error" and "policy bug" in str(reason)
+
+
+def test_a_policy_exception_after_events_went_out_is_response_failed(messages_proxy: MessagesProxy) -> None:
+    # The reasoning item goes out as it comes; the broken policy then fails on the text it held.
+    served, transaction_id = send(messages_proxy, "openai-broken", "scenario:thinking", stream=True)
+    before, error = failed_event(served)
+    assert before == "" and b"quick brown" not in served.body
+    assert b'"type":"response.reasoning_summary_text.delta"' in served.body
+    assert error["code"] == "server_error" and "broken" in str(error["message"])
     status, reason = recorded_status(messages_proxy, transaction_id)
     assert status == "error" and "policy bug" in str(reason)
 

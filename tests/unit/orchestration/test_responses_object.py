@@ -19,8 +19,7 @@ from luthien_litellm_plugin.types import RequestMessage, ToolCall
 from tests.fakes.common import Ids
 from tests.fakes.responses_upstream import responses_object
 from tests.fakes.scenarios import BASH, LEAD_IN, TEXT, THINKING, TIME, WEATHER, build_scenario, parse_options
-from tests.responses_streams import responses_request
-from tests.streams import SPAN
+from tests.streams import SPAN, request
 
 
 def response(scenario: str) -> ResponsesAPIResponse:
@@ -31,7 +30,7 @@ def response(scenario: str) -> ResponsesAPIResponse:
 
 async def apply(policy: Policy, received: ResponsesAPIResponse) -> ResponsesAPIResponse:
     orchestrator = create_default_orchestrator(policy, ReplayLLMClient())
-    final = await orchestrator.process_request(responses_request(stream=False), "t", SPAN)
+    final = await orchestrator.process_request(request(stream=False), "t", SPAN)
     return await orchestrator.apply_responses_response(received, "t", SPAN, final)
 
 

@@ -10,7 +10,8 @@ from litellm.types.llms.openai import ResponsesAPIResponse
 from luthien_litellm_plugin.observability.events import TRANSACTION_REQUEST_RECORDED
 from luthien_litellm_plugin.streaming.responses_validator import validate_responses_stream
 from tests.fakes.scenarios import TEXT
-from tests.responses_streams import accumulate, client_view, items, text_of, upstream_events
+from tests.responses_streams import accumulate, client_view, text_of, upstream_events
+from tests.streams import iterate
 from tests.unit.orchestration.test_responses_object import response
 from tests.unit.proxy.test_plugin import KEY, assert_clean, plugin, statuses
 
@@ -48,7 +49,7 @@ async def test_streamed_responses_run_the_policy_over_event_objects() -> None:
     await callback.async_pre_call_hook(KEY, None, request, "aresponses")
     events = upstream_events("thinking")
     served = [
-        client_view(e) async for e in callback.async_post_call_streaming_iterator_hook(KEY, items(events), request)
+        client_view(e) async for e in callback.async_post_call_streaming_iterator_hook(KEY, iterate(events), request)
     ]
     assert validate_responses_stream(served) == []
     assert text_of(accumulate(served)) == TEXT.upper()
@@ -61,7 +62,7 @@ async def test_a_failure_after_the_stream_started_ends_with_response_failed() ->
     request = responses_data("unknown-group-uses-default", stream=True)
     await callback.async_pre_call_hook(KEY, None, request, "aresponses")
     events = upstream_events("failed")
-    served = [item async for item in callback.async_post_call_streaming_iterator_hook(KEY, items(events), request)]
+    served = [item async for item in callback.async_post_call_streaming_iterator_hook(KEY, iterate(events), request)]
     data = [client_view(e) for e in served]
     assert validate_responses_stream(data) == []
     assert data[-1]["type"] == "response.failed"
@@ -80,7 +81,7 @@ async def test_a_failure_before_anything_was_served_is_an_error_frame_for_a_real
     served = [
         item
         async for item in callback.async_post_call_streaming_iterator_hook(
-            KEY, items(upstream_events("failed")), request
+            KEY, iterate(upstream_events("failed")), request
         )
     ]
     [frame] = served

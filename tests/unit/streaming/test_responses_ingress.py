@@ -10,14 +10,15 @@ from litellm.completion_extras.litellm_responses_transformation.transformation i
 from luthien_litellm_plugin.streaming.chunks import delta_of, field_of
 from luthien_litellm_plugin.streaming.responses_ingress import ResponsesIngress, ResponsesWire
 from tests.fakes.scenarios import THINKING
-from tests.responses_streams import items, upstream_events
+from tests.responses_streams import upstream_events
+from tests.streams import iterate
 
 
 @pytest.mark.parametrize("scenario", ["text", "parallel_tool_calls", "tool_only", "max_tokens"])
 async def test_chunks_equal_litellms_own_conversion_event_by_event(scenario: str) -> None:
     events = upstream_events(scenario)
     wire = ResponsesWire()
-    chunks = [chunk async for chunk in ResponsesIngress(wire).chunks(items(events))]
+    chunks = [chunk async for chunk in ResponsesIngress(wire).chunks(iterate(events))]
     converter = OpenAiResponsesToChatCompletionStreamIterator(streaming_response=None, sync_stream=False)  # type: ignore[arg-type]
     expected = [converter.chunk_parser(event.model_dump()) for event in events]
     assert len(chunks) == len(expected) == len(events)
@@ -29,7 +30,7 @@ async def test_chunks_equal_litellms_own_conversion_event_by_event(scenario: str
 
 
 async def test_reasoning_summary_text_becomes_reasoning_content_of_the_one_choice() -> None:
-    chunks = [chunk async for chunk in ResponsesIngress(ResponsesWire()).chunks(items(upstream_events("thinking")))]
+    chunks = [chunk async for chunk in ResponsesIngress(ResponsesWire()).chunks(iterate(upstream_events("thinking")))]
     reasoning = [field_of(delta_of(c.choices[0]), "reasoning_content") or "" for c in chunks if c.choices]
     assert "".join(reasoning) == THINKING
     assert all(choice.index == 0 for chunk in chunks for choice in chunk.choices)
@@ -37,5 +38,5 @@ async def test_reasoning_summary_text_becomes_reasoning_content_of_the_one_choic
 
 async def test_a_copied_chunk_is_not_a_source_chunk() -> None:
     wire = ResponsesWire()
-    chunks = [chunk async for chunk in ResponsesIngress(wire).chunks(items(upstream_events("text")))]
+    chunks = [chunk async for chunk in ResponsesIngress(wire).chunks(iterate(upstream_events("text")))]
     assert wire.source_of(chunks[5]) is not None and wire.source_of(chunks[5].model_copy()) is None
