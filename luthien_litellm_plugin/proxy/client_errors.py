@@ -113,19 +113,22 @@ def responses_error_frame(error: Exception) -> bytes:
     format with the HTTP status as `code`. Sent as the stream's first item, LiteLLM answers with
     that HTTP status and this error as JSON (raising instead would give a 200 `response.failed`)."""
     status, _, message = _error_fields(error)
-    error_type = openai_error_type_for_status(status)
+    error_type = (openai_error_type(error) if isinstance(error, LuthienError) else None) or (
+        openai_error_type_for_status(status)
+    )
     body = {"error": {"message": message, "type": error_type, "param": None, "code": str(status)}}
     return f"data: {json.dumps(body, separators=(',', ':'))}\n\n".encode()
 
 
 def responses_failure(error: Exception) -> tuple[str, str]:
     """(code, message) of the `response.failed` event ending a Responses stream that failed after it
-    started. An upstream's own code and words are kept (as LiteLLM keeps them); other errors get
-    the code LiteLLM gives their HTTP status."""
+    started: `policy_blocked` for a block, an upstream's own code and words (as LiteLLM keeps
+    them), else the code LiteLLM gives the error's HTTP status."""
     status, code, message = _error_fields(error)
-    return code or _RESPONSES_CODES.get(status) or (
-        "invalid_request_error" if status < 500 else "server_error"
-    ), message
+    if _is_block(error):
+        return POLICY_BLOCKED, message
+    fallback = "invalid_request_error" if status < 500 else "server_error"
+    return code or _RESPONSES_CODES.get(status) or fallback, message
 
 
 _RESPONSES_CODES = {
@@ -135,6 +138,7 @@ _RESPONSES_CODES = {
     408: "request_timeout",
     429: "rate_limit_exceeded",
 }
+"""LiteLLM's `response.failed` codes for HTTP statuses (its responses stream errors)."""
 
 
 def _error_fields(error: Exception) -> tuple[int, str | None, str]:

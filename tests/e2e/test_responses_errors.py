@@ -59,9 +59,12 @@ def failed_event(served: Served) -> tuple[str, JSONObject]:
 
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_blocked_request_is_a_403_naming_the_policy(messages_proxy: MessagesProxy, backend: str, stream: bool) -> None:
+def test_blocked_request_is_a_400_policy_blocked_naming_the_policy(
+    messages_proxy: MessagesProxy, backend: str, stream: bool
+) -> None:
     served, transaction_id = send(messages_proxy, f"{backend}-block_request", "something forbidden", stream)
-    error = http_error(served, 403)
+    error = http_error(served, 400)
+    assert error["type"] == "policy_blocked"
     assert "block_request" in str(error["message"]) and "forbidden" in str(error["message"])
     assert all("forbidden" not in str(r.body) for r in messages_proxy.fake.requests)  # never reached the upstream
     status, reason = recorded_status(messages_proxy, transaction_id)
@@ -69,9 +72,9 @@ def test_blocked_request_is_a_403_naming_the_policy(messages_proxy: MessagesProx
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_sdk_raises_permission_denied_for_a_blocked_request(messages_proxy: MessagesProxy, stream: bool) -> None:
+def test_sdk_raises_bad_request_for_a_blocked_request(messages_proxy: MessagesProxy, stream: bool) -> None:
     text = f"something forbidden {new_marker()}"
-    with sdk_client(messages_proxy) as (client, _), pytest.raises(openai.PermissionDeniedError) as raised:
+    with sdk_client(messages_proxy) as (client, _), pytest.raises(openai.BadRequestError) as raised:
         if stream:
             with client.responses.stream(model="openai-block_request", input=text) as events:
                 events.get_final_response()
@@ -86,18 +89,19 @@ def test_blocking_a_held_response_before_any_byte_is_a_real_http_error(
     messages_proxy: MessagesProxy, backend: str, stream: bool
 ) -> None:
     served, transaction_id = send(messages_proxy, f"{backend}-block_request", "block-held please", stream)
-    error = http_error(served, 403)
+    error = http_error(served, 400)
+    assert error["type"] == "policy_blocked"
     assert "block_request" in str(error["message"]) and "mentions the upstream" in str(error["message"])
     assert b"quick brown" not in served.body  # none of the held text leaked
     status, _ = recorded_status(messages_proxy, transaction_id)
     assert status == "blocked"
 
 
-def test_sdk_raises_permission_denied_for_a_stream_blocked_before_its_first_byte(messages_proxy: MessagesProxy) -> None:
+def test_sdk_raises_bad_request_for_a_stream_blocked_before_its_first_byte(messages_proxy: MessagesProxy) -> None:
     text = f"block-held please {new_marker()}"
     with (
         sdk_client(messages_proxy) as (client, _),
-        pytest.raises(openai.PermissionDeniedError, match="block_request"),
+        pytest.raises(openai.BadRequestError, match="block_request"),
         client.responses.stream(model="anthropic-block_request", input=text) as events,
     ):
         events.get_final_response()
@@ -108,7 +112,7 @@ def test_blocking_after_bytes_went_out_is_a_response_failed_event(messages_proxy
     served, transaction_id = send(messages_proxy, f"{backend}-block_at_finish", "hi", stream=True)
     before, error = failed_event(served)
     assert before == TEXT  # the text went out before the refusal
-    assert error["code"] == "permission_error" and "block_at_finish" in str(error["message"])
+    assert error["code"] == "policy_blocked" and "block_at_finish" in str(error["message"])
     status, reason = recorded_status(messages_proxy, transaction_id)
     assert status == "blocked" and "refused after the text was sent" in str(reason)
 

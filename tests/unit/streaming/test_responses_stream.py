@@ -222,13 +222,13 @@ async def test_a_block_after_events_went_out_ends_with_a_consistent_response_fai
         async for event in served.events:
             received.append(event)
     assert served.started
-    failed = client_view(served.failed("permission_error", "no shell"))
+    failed = client_view(served.failed("policy_blocked", "no shell"))
     stream = [client_view(e) for e in received] + [failed]
     assert validate_responses_stream(stream) == []
     assert failed["type"] == "response.failed"
     response = failed["response"]
     assert isinstance(response, dict)
-    assert response["error"] == {"code": "permission_error", "message": "no shell"}
+    assert response["error"] == {"code": "policy_blocked", "message": "no shell"}
     assert [item["name"] for item in response["output"]] == [WEATHER.name]  # type: ignore[index,union-attr]
 
 
