@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
+from typing import TypeVar
 
 from litellm.types.utils import (
     ChatCompletionDeltaToolCall,
@@ -20,6 +21,7 @@ from luthien_litellm_plugin.streaming.egress_validator import validate_stream
 from luthien_litellm_plugin.types import RequestMessage
 
 SPAN: Span = INVALID_SPAN
+T = TypeVar("T")
 
 
 def chunk(
@@ -66,8 +68,8 @@ def request(stream: bool = True, **extra: object) -> RequestMessage:
     return RequestMessage(model="test-model", messages=[{"role": "user", "content": "hi"}], stream=stream, **extra)
 
 
-async def iterate(chunks: Sequence[ModelResponseStream]) -> AsyncIterator[ModelResponseStream]:
-    for item in chunks:
+async def iterate(items: Sequence[T]) -> AsyncIterator[T]:
+    for item in items:
         yield item
 
 

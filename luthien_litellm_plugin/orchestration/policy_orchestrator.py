@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
+from litellm.types.llms.openai import ResponsesAPIResponse
 from litellm.types.utils import ModelResponse, ModelResponseStream
 from opentelemetry.trace import Span
 
@@ -15,7 +16,7 @@ from luthien_litellm_plugin.errors import LuthienError, PolicyError, TerminalSta
 from luthien_litellm_plugin.llm.client import LLMClient
 from luthien_litellm_plugin.observability.context import ObservabilityContext
 from luthien_litellm_plugin.observability.transaction_recorder import TransactionRecorder
-from luthien_litellm_plugin.orchestration import anthropic_message
+from luthien_litellm_plugin.orchestration import anthropic_message, responses_object
 from luthien_litellm_plugin.orchestration.transaction import Transaction
 from luthien_litellm_plugin.policies.policy import Policy, PolicyContext
 from luthien_litellm_plugin.streaming.anthropic_egress import AnthropicEgress
@@ -24,6 +25,10 @@ from luthien_litellm_plugin.streaming.anthropic_validator import AnthropicStream
 from luthien_litellm_plugin.streaming.channel import Channel
 from luthien_litellm_plugin.streaming.chunks import finish_reason_of
 from luthien_litellm_plugin.streaming.egress import Egress, EgressStream
+from luthien_litellm_plugin.streaming.responses_egress import ResponsesEgress
+from luthien_litellm_plugin.streaming.responses_events import Event as ResponsesEvent
+from luthien_litellm_plugin.streaming.responses_ingress import ResponsesIngress, ResponsesWire
+from luthien_litellm_plugin.streaming.responses_validator import ResponsesStreamValidator
 from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, StreamBlock, ToolCallStreamBlock
 from luthien_litellm_plugin.streaming.stream_state import StreamState
 from luthien_litellm_plugin.streaming.streaming_chunk_assembler import StreamingChunkAssembler
@@ -142,6 +147,32 @@ class PolicyOrchestrator:
 
         return self._stream(run, transaction_id, span, request, egress)
 
+    def stream_responses_response(
+        self, upstream: AsyncIterator[object], transaction_id: str, span: Span, request: RequestMessage | None = None
+    ) -> ResponsesStream:
+        """Run an OpenAI Responses event stream (LiteLLM's event objects) through the policy.
+
+        Upstream events the policy forwards unchanged go out as those very objects. If the stream
+        fails after it started, `ResponsesStream.failed` gives the event to end it with.
+        """
+        wire = ResponsesWire()
+        chunks = ResponsesIngress(wire).chunks(upstream)
+        served = ResponsesStream()
+
+        def run(processor: PolicyProcessor[ResponsesEvent]) -> AsyncGenerator[ResponsesEvent, None]:
+            return self.streaming_orchestrator.process(chunks, processor, self.stream_idle_timeout_seconds, span)
+
+        def egress(
+            out: Channel[ResponsesEvent], observe: EmitObserver, recorder: TransactionRecorder
+        ) -> ResponsesEgress:
+            validator = ResponsesStreamValidator()
+            recorder.check_served_stream_with(validator)
+            served.egress = ResponsesEgress(out, observe, wire, validator)
+            return served.egress
+
+        served.events = self._stream(run, transaction_id, span, request, egress)
+        return served
+
     async def _stream(
         self,
         run: Callable[[PolicyProcessor[Out]], AsyncGenerator[Out, None]],
@@ -191,6 +222,14 @@ class PolicyOrchestrator:
         original = anthropic_message.to_model_response(message)
         final = await self.apply_full_response(original, transaction_id, span, request)
         return anthropic_message.apply_changes(message, original, final)
+
+    async def apply_responses_response(
+        self, response: ResponsesAPIResponse, transaction_id: str, span: Span, request: RequestMessage | None = None
+    ) -> ResponsesAPIResponse:
+        """Pass a complete OpenAI Responses object through the policy; unchanged → `response` itself."""
+        original = responses_object.to_model_response(response)
+        final = await self.apply_full_response(original, transaction_id, span, request)
+        return responses_object.apply_changes(response, original, final)
 
     async def check_tool_call(
         self, tool_call: ToolCall, request: RequestMessage, transaction_id: str, span: Span
@@ -329,6 +368,30 @@ class PolicyOrchestrator:
             raise
         except Exception as error:
             raise PolicyError(self.policy.name, error) from error
+
+
+class ResponsesStream:
+    """A Responses stream being served: its `events`, and what ends it if it fails after starting."""
+
+    def __init__(self) -> None:
+        self.events: AsyncGenerator[ResponsesEvent, None]
+        self.egress: ResponsesEgress | None = None
+
+    @property
+    def started(self) -> bool:
+        """True once an event went out to the client (an error must then be an event, not an HTTP error)."""
+        return self.egress is not None and self.egress.started
+
+    @property
+    def finished(self) -> bool:
+        """True once the stream's last event went out (nothing may follow it)."""
+        return self.egress is not None and self.egress.finished
+
+    def failed(self, code: str, message: str) -> ResponsesEvent:
+        """The `response.failed` event ending what was served, with the error's code and message."""
+        if self.egress is None or self.egress.finished:
+            raise RuntimeError("no stream to end: it has not started, or it has ended")
+        return self.egress.failed(code, message)
 
 
 def _openai_egress(out: Channel[Chunk], observe: EmitObserver, recorder: TransactionRecorder) -> EgressStream:

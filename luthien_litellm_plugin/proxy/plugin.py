@@ -15,6 +15,7 @@ from typing import NoReturn, TypeVar, cast
 
 from litellm.integrations.custom_logger import CustomLogger
 from litellm.proxy._types import UserAPIKeyAuth
+from litellm.types.llms.openai import ResponsesAPIResponse
 from litellm.types.utils import ModelResponse, ModelResponseStream
 from opentelemetry import trace
 from opentelemetry.trace import Span
@@ -24,7 +25,7 @@ from luthien_litellm_plugin.observability import events
 from luthien_litellm_plugin.observability.events import EventSink
 from luthien_litellm_plugin.observability.transaction_recorder import DefaultTransactionRecorder
 from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
-from luthien_litellm_plugin.orchestration.policy_orchestrator import PolicyOrchestrator
+from luthien_litellm_plugin.orchestration.policy_orchestrator import PolicyOrchestrator, ResponsesStream
 from luthien_litellm_plugin.orchestration.transaction import Transaction
 from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
 from luthien_litellm_plugin.proxy import binding, blocked_requests, request_data
@@ -33,6 +34,8 @@ from luthien_litellm_plugin.proxy.client_errors import (
     anthropic_error_event,
     http_error,
     invalid_request_error,
+    responses_error_frame,
+    responses_failure,
     stream_error,
 )
 from luthien_litellm_plugin.proxy.coverage import (
@@ -62,7 +65,7 @@ _tracer = trace.get_tracer("luthien_litellm_plugin")
 class LuthienCallback(CustomLogger):
     """Runs the policy of the serving deployment over every route that reaches a model, or refuses.
 
-    Covered routes (`/chat/completions`, `/v1/messages`) run through the policy engine. Every
+    Covered routes (`/chat/completions`, `/v1/messages`, `/v1/responses`) run through the policy engine. Every
     other route is refused unless the policy that would apply is a passthrough, or the operator
     allowed it (`unpoliced_routes`). Each router attempt is checked against the deployment it is
     about to call: a deployment of another policy is never called for the request.
@@ -118,8 +121,10 @@ class LuthienCallback(CustomLogger):
         if api is None:
             await self.admit_uncovered(data, call_type)
             return data
+        if api == "responses" and request_data.is_cursor_route(data):
+            api = "cursor"
         try:  # before anything is opened: a malformed request leaves nothing behind
-            original = request_data.client_request(data)
+            original = request_data.client_request(data, api)
         except request_data.MalformedRequest as error:
             raise invalid_request_error(error) from error
         policy = await self._request_policy(data, call_type, api)
@@ -143,7 +148,7 @@ class LuthienCallback(CustomLogger):
             finally:
                 self._end_span(transaction_id)
             raise
-        request_data.apply_request(data, original, final)
+        request_data.apply_request(data, original, final, api)
         binding.bind(Binding(transaction_id, policy))
         return data
 
@@ -330,13 +335,14 @@ class LuthienCallback(CustomLogger):
 
     # ----- responses -----
 
-    # LiteLLM annotates items as ModelResponseStream; on /v1/messages they are SSE bytes.
+    # LiteLLM annotates items as ModelResponseStream; on /v1/messages they are SSE bytes, on
+    # /v1/responses LiteLLM's Responses event objects.
     async def async_post_call_streaming_iterator_hook(  # type: ignore[override]
         self,
         user_api_key_dict: UserAPIKeyAuth,
-        response: AsyncIterator[ModelResponseStream | bytes],
+        response: AsyncIterator[object],
         request_data: dict,
-    ) -> AsyncGenerator[ModelResponseStream | bytes, None]:
+    ) -> AsyncGenerator[object, None]:
         try:
             found = self._open_transaction(request_data)
         except LuthienError as error:
@@ -348,11 +354,17 @@ class LuthienCallback(CustomLogger):
         transaction_id, orchestrator, api = found
         span = self._span(transaction_id)
         try:
-            # What LiteLLM hands the hook depends on the endpoint: SSE bytes on /v1/messages (the
-            # ingress rejects anything else), ModelResponseStream chunks on chat.
+            # What LiteLLM hands the hook depends on the endpoint: SSE bytes on /v1/messages, event
+            # objects on /v1/responses (each ingress rejects anything else), ModelResponseStream on chat
+            # and on the Cursor route.
             if api == "unpoliced":
                 async for item in _finished_when_done(response, orchestrator, transaction_id):
                     yield item
+                return
+            if api == "responses":
+                served = orchestrator.stream_responses_response(response, transaction_id, span)
+                async for event in _with_responses_error_event(served):
+                    yield event
                 return
             if api == "messages":
                 reads = cast(AsyncIterator[bytes], response)
@@ -390,6 +402,8 @@ class LuthienCallback(CustomLogger):
                 return await orchestrator.apply_full_response(response, transaction_id, span)
             if isinstance(response, dict) and response.get("type") == "message":
                 return await orchestrator.apply_anthropic_message(response, transaction_id, span)
+            if isinstance(response, ResponsesAPIResponse):
+                return await orchestrator.apply_responses_response(response, transaction_id, span)
             unexpected = RouteRefusedError(f"Refused by luthien: unexpected response type {type(response).__name__}")
             await orchestrator.finish(transaction_id, "error", unexpected.message)
             raise unexpected  # never serve a response the policy did not see
@@ -479,6 +493,25 @@ async def _with_anthropic_error_frame(events: AsyncGenerator[bytes, None]) -> As
             if not started:
                 raise
             yield anthropic_error_event(error)
+
+
+async def _with_responses_error_event(served: ResponsesStream) -> AsyncGenerator[object, None]:
+    """Ends a started Responses stream that fails with a `response.failed` event, never a cut.
+
+    Before the first event the error goes out as an error frame instead, which LiteLLM turns
+    into a real HTTP error (an exception raised here would reach the client as a 200 stream).
+    """
+    async with contextlib.aclosing(served.events):
+        try:
+            async for event in served.events:
+                yield event
+        except Exception as error:
+            if served.finished:
+                raise  # after response.completed nothing may follow (LiteLLM then adds only [DONE])
+            if served.started:
+                yield served.failed(*responses_failure(error))
+            else:
+                yield responses_error_frame(error)
 
 
 async def _finished_when_done(

@@ -1,4 +1,4 @@
-"""One real proxy in front of the new fake upstream, for the `/v1/messages` e2e tests.
+"""One real proxy in front of the new fake upstream, for the `/v1/messages` and `/v1/responses` e2e tests.
 
 Import the fixtures by name in a test module (`from tests.e2e.messages_proxy import messages_proxy`).
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,6 +141,17 @@ def new_marker() -> str:
     return f"req:{uuid.uuid4().hex}"
 
 
+def send_marked(proxy: MessagesProxy, text: str, post: Callable[[str], Served]) -> tuple[Served, str]:
+    """`post` the text with a fresh marker in it; the response and its transaction's id (found by the
+    marker: error responses have no `x-luthien-transaction-id` header)."""
+    marker = new_marker()
+    served = post(f"{text} {marker}")
+    transaction_id = proxy.transaction_for(marker)
+    if "x-luthien-transaction-id" in served.headers:
+        assert served.headers["x-luthien-transaction-id"] == transaction_id
+    return served, transaction_id
+
+
 def messages_body(model: str, content: str, *, stream: bool, tools: bool = True) -> dict[str, object]:
     """A `/v1/messages` request body with one user message."""
     body: dict[str, object] = {
@@ -196,16 +207,19 @@ class _TeeStream(httpx2.SyncByteStream):
 
 
 class TeeTransport(httpx2.BaseTransport):
-    """An httpx2 transport (the anthropic SDK's HTTP library) keeping each response body's raw bytes (`bodies`)."""
+    """An httpx2 transport (the anthropic and openai SDKs' HTTP library) keeping each response's headers
+    (`headers`) and raw body bytes (`bodies`)."""
 
     def __init__(self) -> None:
         self._inner = httpx2.HTTPTransport()
         self.bodies: list[bytearray] = []
+        self.headers: list[httpx2.Headers] = []
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         response = self._inner.handle_request(request)
         body = bytearray()
         self.bodies.append(body)
+        self.headers.append(response.headers)
         assert isinstance(response.stream, httpx2.SyncByteStream)
         return httpx2.Response(
             response.status_code,

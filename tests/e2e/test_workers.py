@@ -27,7 +27,11 @@ def two_workers(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) ->
     directory = tmp_path_factory.mktemp("workers")
     config = directory / "litellm_config.yaml"
     write_config(config, upstream)
-    with running_proxy(config, upstream, directory / "events-{pid}.jsonl", ("--num_workers", "2")) as proxy:
+    # uvicorn kills a worker that does not answer its health check within 5 s (its default), and a
+    # loaded 2-core machine can take longer than that to import LiteLLM in a fresh worker: without a
+    # longer limit the workers are killed and restarted forever and the proxy never becomes ready.
+    workers = ("--num_workers", "2", "--timeout_worker_healthcheck", "120")
+    with running_proxy(config, upstream, directory / "events-{pid}.jsonl", workers) as proxy:
         yield proxy
 
 

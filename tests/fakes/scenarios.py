@@ -1,11 +1,14 @@
-"""Scenarios shared by the fake OpenAI and Anthropic upstreams, chosen by markers in the request.
+"""Scenarios shared by the fake OpenAI (chat and Responses) and Anthropic upstreams, chosen by markers in
+the request.
 
 The last user message selects what the fake answers: `scenario:<name>` (default `text`), plus
 optional knobs `chunks:<n>` (text chunks, default 10), `chunk_delay_ms:<n>` (pause between
 writes), `writes:aligned|coalesced` (one SSE event per TCP write, or Anthropic-like merged and
-split writes) and `echo:<token>` (appends ` [<token>]` to the text, to tell concurrent requests
-apart). When the last user message names no scenario (e.g. it only carries tool results), the
-latest one that does counts. Everything here is provider-neutral; the two formatters render it.
+split writes), `echo:<token>` (appends ` [<token>]` to the text, to tell concurrent requests
+apart) and `seed:<token>` (the ids derive from the token alone: the same answer, byte for byte,
+however often it is asked). When the last user message names no scenario (e.g. it only carries
+tool results), the latest one that does counts. A Responses request's user messages are in its
+`input` (a string, or items). Everything here is provider-neutral; the formatters render it.
 
 `scenario:tool_loop tool:<name> token:<token>` scripts a real agent's tool loop: while the
 conversation does not end in tool results, the answer is a call of tool `<name>` with
@@ -39,12 +42,18 @@ PROMPT_TOKENS = 42
 CACHE_CREATION_INPUT_TOKENS = 128
 CACHE_READ_INPUT_TOKENS = 1024
 
-Failure = Literal["error_500", "disconnect", "hang", "error_event"]
+Failure = Literal["error_500", "disconnect", "hang", "error_event", "failed"]
 Stop = Literal["stop", "tool_calls", "function_call", "max_tokens"]
 CallShape = Literal["function", "custom", "function_call"]
 Writes = Literal["aligned", "coalesced"]
 _FRAGMENT_SIZES = (2, 5, 3, 7, 1, 4)
-_CUT_FAILURES: dict[str, Failure] = {"disconnect": "disconnect", "error_event": "error_event", "error_500": "error_500"}
+_CUT_FAILURES: dict[str, Failure] = {
+    "disconnect": "disconnect",
+    "error_event": "error_event",
+    "error_500": "error_500",
+    "failed": "failed",
+}
+Provider = Literal["openai", "anthropic", "responses"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,8 @@ OPENAI_ONLY_SCENARIOS = ("custom_tool_call", "function_call")
 ANTHROPIC_ONLY_SCENARIOS = ("thinking", "redacted_thinking")
 EXTRA_SCENARIOS = ("max_tokens", "error_event")
 """Required for Anthropic; the OpenAI fake renders them too (`finish_reason: "length"`, `data: {"error": ...}`)."""
+RESPONSES_ONLY_SCENARIOS = ("thinking", "failed")
+"""The Responses fake renders thinking as a reasoning item with a summary, and `failed` as `response.failed`."""
 
 
 class UnknownScenario(ValueError):
@@ -129,6 +140,8 @@ class Options:
     """The text of the tool results the conversation ends with (a tool loop's next turn)."""
     thinking: bool = False
     """The request enables extended thinking."""
+    seed: str | None = None
+    """The ids' seed (`seed:` knob), instead of one derived from the request."""
 
 
 @dataclass(frozen=True)
@@ -188,8 +201,10 @@ def last_user_text(body: dict[str, Any]) -> str:
 
 
 def user_texts(body: dict[str, Any]) -> list[str]:
-    """The text of each `role: user` message, in order."""
-    messages = body.get("messages")
+    """The text of each `role: user` message, in order (chat and Anthropic `messages`, Responses `input`)."""
+    messages = body.get("messages", body.get("input"))
+    if isinstance(messages, str):
+        return [messages]
     return [
         content_text(message.get("content"), " ")
         for message in (messages if isinstance(messages, list) else [])
@@ -211,7 +226,16 @@ def tool_result_text(body: dict[str, Any]) -> str | None:
 
     OpenAI: the `role: tool` messages after the last assistant message. Anthropic: the
     `tool_result` blocks of the last user message (Claude Code may put a `system` message after it).
+    Responses: the `function_call_output` items the input ends with.
     """
+    items = body.get("input")
+    if isinstance(items, list):
+        outputs: list[str] = []
+        for item in reversed(items):
+            if not isinstance(item, dict) or item.get("type") != "function_call_output":
+                break
+            outputs.insert(0, content_text(item.get("output")))
+        return "".join(outputs) if outputs else None
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") != "system"]
     results: list[str] = []
     for message in reversed(messages):
@@ -261,6 +285,7 @@ def parse_options(body: dict[str, Any]) -> Options:
         token=find(r"\btoken:(\w+)") or "luthien",
         tool_result=tool_result_text(body),
         thinking=_thinking_enabled(body),
+        seed=find(r"\bseed:(\S+)"),
     )
 
 
@@ -269,10 +294,14 @@ def _thinking_enabled(body: dict[str, Any]) -> bool:
     return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
 
 
-def build_scenario(options: Options, provider: Literal["openai", "anthropic"]) -> Scenario:
+def build_scenario(options: Options, provider: Provider) -> Scenario:
     """The scenario the options name, or UnknownScenario."""
     name = options.scenario
-    only = ANTHROPIC_ONLY_SCENARIOS if provider == "anthropic" else OPENAI_ONLY_SCENARIOS
+    only = {
+        "anthropic": ANTHROPIC_ONLY_SCENARIOS,
+        "responses": RESPONSES_ONLY_SCENARIOS,
+        "openai": OPENAI_ONLY_SCENARIOS,
+    }.get(provider, ())
     allowed = COMMON_SCENARIOS + EXTRA_SCENARIOS + only
     if name not in allowed:
         raise UnknownScenario(f"fake {provider} upstream has no scenario {name!r} (known: {', '.join(allowed)})")
