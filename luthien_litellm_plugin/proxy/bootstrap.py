@@ -24,6 +24,7 @@ from luthien_litellm_plugin.proxy.settings import LuthienSettings, load_plugin_c
 from luthien_litellm_plugin.storage.jsonl import JsonLinesEventSink
 from luthien_litellm_plugin.storage.pipeline import build_recording_pipeline
 from luthien_litellm_plugin.storage.settings import StorageSettings
+from luthien_litellm_plugin.viewer.mount import mount_in_proxy
 
 logger = logging.getLogger("luthien_litellm_plugin")
 
@@ -66,6 +67,8 @@ def build_callback(sink: EventSink | None = None) -> LuthienCallback:
     callback = LuthienCallback(config, policies, sink if sink is not None else recording_sink(config.settings))
     if path:  # inside the proxy: guard the routes that reach a provider without calling a hook
         guard_hookless_routes(callback)
+    if config.settings.viewer:
+        mount_in_proxy(config.settings, policies)
     return callback
 
 

@@ -51,4 +51,4 @@ async def test_postgres_and_sqlite_have_the_same_tables_and_columns(tmp_path: Pa
     assert {"transactions", "events", "schema_migrations"} == {table for table, _ in postgres}
     assert sqlite_indexes == {"events_by_transaction", "transactions_by_start"}
     assert sqlite_indexes <= postgres_indexes
-    assert versions == ["001_init"]
+    assert versions == ["001_init", "002_api"]
