@@ -72,6 +72,15 @@ class TransactionHistory:
         )
         return [TransactionRow.from_row(row) for row in await self.database.fetch(sql, st.params)]
 
+    async def rows(self, transaction_ids: Sequence[str]) -> list[TransactionRow]:
+        """The rows of these transactions that exist, in no particular order."""
+        if not transaction_ids:
+            return []
+        st = self.dialect.statement()
+        marks = ", ".join(st.param(transaction_id) for transaction_id in transaction_ids)
+        sql = f"SELECT {self._row_columns()} FROM {self._transactions} WHERE transaction_id IN ({marks})"
+        return [TransactionRow.from_row(row) for row in await self.database.fetch(sql, st.params)]
+
     async def statuses(self, transaction_ids: Sequence[str]) -> dict[str, str]:
         """The recorded status of each of these transactions that has a row."""
         if not transaction_ids:
