@@ -21,7 +21,7 @@ from luthien_litellm_plugin.cli import spool as spool_command
 from luthien_litellm_plugin.cli.export import export_jsonl
 from luthien_litellm_plugin.cli.show import show_summary, show_transaction
 from luthien_litellm_plugin.cli.terminal import Terminal, ms
-from luthien_litellm_plugin.cli.where import StorageConfigError, storage_settings
+from luthien_litellm_plugin.cli.where import StorageConfigError, option, storage_settings, yaml_key
 from luthien_litellm_plugin.history.database import DatabaseUnavailable, open_database
 from luthien_litellm_plugin.history.reader import MAX_PAGE, TransactionHistory, UnknownTransaction
 from luthien_litellm_plugin.history.records import APIS, STATUSES, TransactionFilter
@@ -127,7 +127,7 @@ def storage(args: argparse.Namespace) -> StorageSettings:
     """The plugin's storage settings: options, then --config, then the environment, then defaults."""
     database_url, redis_url, spool_dir = args.database_url, args.redis_url, getattr(args, "spool_dir", None)
     if args.config is None:
-        return storage_settings(database_url, spool_dir, redis_url, given_as="--")
+        return storage_settings(database_url, spool_dir, redis_url, given_as=option)
     from luthien_litellm_plugin.cli.check_config import configured_storage  # imports LiteLLM: only when needed
     from luthien_litellm_plugin.proxy.settings import ConfigError
 
@@ -135,8 +135,12 @@ def storage(args: argparse.Namespace) -> StorageSettings:
         configured = configured_storage(args.config)
     except ConfigError as error:
         raise CommandError(str(error)) from error
+    given = {"database_url": database_url, "spool_dir": spool_dir, "redis_url": redis_url}
     return storage_settings(
-        database_url or configured[0], spool_dir or configured[1], redis_url or configured[2], given_as=str(args.config)
+        database_url or configured[0],
+        spool_dir or configured[1],
+        redis_url or configured[2],
+        given_as=lambda name: option(name) if given.get(name) else f"{args.config}: {yaml_key(name)}",
     )
 
 

@@ -16,7 +16,7 @@ VIEWER_POLICIES: dict[str, dict[str, object]] = {
     "no_shell": {"class": "block_tools", "options": {"tools": ["bash"]}},
     "strict_tools": {"class": "block_tools", "options": {"tools": ["bash"], "block_response": True}},
     "guarded_input": {"class": "tests.e2e.policies:BlockForbiddenRequests"},
-    "tool_judge": {"class": "tests.e2e.viewer.policies:ScriptedJudge"},
+    "tool_judge": {"class": "tests.e2e.operators.policies:ScriptedJudge"},
 }
 OPENAI_MODELS = {
     "gpt-4o": "passthrough",
