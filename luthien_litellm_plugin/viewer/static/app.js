@@ -217,6 +217,7 @@ function listView(params) {
     for (const [key, value] of Object.entries(state)) if (value !== "" || key === "since") query.set(key, value);
     const hash = `#/?${query}`;
     if (window.location.hash !== hash) window.history.replaceState(null, "", hash);
+    window.sessionStorage.setItem("luthien.list", hash); // where "← Transactions" goes back to
   }
 
   function select(name, label, values, labels) {
@@ -365,7 +366,7 @@ function listView(params) {
 function transactionView(id) {
   let stopped = false;
   let timer = null;
-  const back = h("a", { class: "crumb", href: "#/", onclick: (e) => { if (window.history.length > 1 && document.referrer !== "") { e.preventDefault(); window.history.back(); } } }, "← Transactions");
+  const back = h("a", { class: "crumb", href: window.sessionStorage.getItem("luthien.list") || "#/" }, "← Transactions");
   append(view, [back, h("div", { class: "panel empty" }, "Loading…")]);
 
   async function load() {
@@ -402,7 +403,7 @@ function renderTransaction(data) {
       { class: "facts" },
       fact("Policy", tx.policy || "—"),
       fact("API", `${tx.api || "—"}${tx.is_streaming ? " · streaming" : tx.is_streaming === false ? " · complete" : ""}`),
-      fact("Started", tx.started_at ? `${clock(tx.started_at)} (${ago(tx.started_at)})` : "—"),
+      h("div", { class: "fact", title: tx.started_at_iso || "" }, h("span", {}, "Started"), h("b", {}, clock(tx.started_at) || "—"), h("small", {}, ago(tx.started_at))),
       fact("Duration", ms(tx.duration_ms)),
       fact("First byte", ms(tx.time_to_first_byte_ms)),
       fact("Tokens in / out", usage.prompt_tokens !== undefined ? `${(usage.prompt_tokens || 0).toLocaleString()} / ${(usage.completion_tokens || 0).toLocaleString()}` : "—"),
