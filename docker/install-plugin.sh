@@ -13,7 +13,9 @@ PYTHON="${PYTHON:-python3}"
 # that LiteLLM's `otel` callback uses to reach the collector.
 "$PYTHON" -m pip install --no-cache-dir --disable-pip-version-check "$SRC" "opentelemetry-exporter-otlp-proto-http>=1.30"
 
-# Fail the build, not the first request, if something is missing.
+# Fail the build, not the first request, if something is missing. (LiteLLM's bundled model cost
+# map: a build has no business fetching the remote one.)
+export LITELLM_LOCAL_MODEL_COST_MAP=True
 "$PYTHON" -c "import luthien_litellm_plugin.proxy.bootstrap, luthien_litellm_plugin.viewer.app, luthien_litellm_plugin.cli.main"
 "$PYTHON" -m luthien_litellm_plugin.cli.main --help >/dev/null
 echo "luthien plugin installed into $("$PYTHON" -c 'import sys; print(sys.prefix)')"
