@@ -8,20 +8,18 @@ polled for transactions that finished since the last look.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import cast
 
 import redis.asyncio as redis
 
 from luthien_litellm_plugin.cli.terminal import Terminal, clip, ms
+from luthien_litellm_plugin.history.feed import last_position, read_after
 from luthien_litellm_plugin.history.reader import TransactionHistory
 from luthien_litellm_plugin.history.records import TransactionFilter, TransactionRow
 from luthien_litellm_plugin.history.timespec import iso
 from luthien_litellm_plugin.observability.events import TRANSACTION_COMPLETED
-from luthien_litellm_plugin.storage.redis_feed import STREAM_FIELD
 
 POLL_SECONDS = 1.0
 ROW_WAIT_SECONDS = 5.0
@@ -64,21 +62,17 @@ class Follow:
     async def _from_redis(self, url: str) -> AsyncIterator[TransactionRow]:
         client = redis.from_url(url, socket_connect_timeout=5, socket_timeout=BLOCK_MILLISECONDS / 1000 + 5)
         try:
-            last = cast(list[tuple[bytes, dict[bytes, bytes]]], await client.xrevrange(self.stream, count=1))
-            position = last[0][0].decode() if last else "0-0"
+            position = await last_position(client, self.stream)
             while True:
-                found = cast(
-                    list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]],
-                    await client.xread({self.stream: position}, count=500, block=BLOCK_MILLISECONDS),
-                )
-                for _, entries in found:
-                    for entry_id, fields in entries:
-                        position = entry_id.decode()
-                        transaction_id = _completed(fields)
-                        if transaction_id is not None:
-                            row = await self._row_when_written(transaction_id)
-                            if row is not None and _matches(row, self.where):
-                                yield row
+                entries = await read_after(client, self.stream, position, block_ms=BLOCK_MILLISECONDS)
+                if entries:
+                    position = entries[-1][0]
+                for _, event in entries:
+                    if event is None or event.get("event_type") != TRANSACTION_COMPLETED:
+                        continue
+                    row = await self._row_when_written(str(event["transaction_id"]))
+                    if row is not None and _matches(row, self.where):
+                        yield row
         finally:
             await client.aclose()
 
@@ -110,17 +104,6 @@ def line(terminal: Terminal, row: TransactionRow) -> str:
         clip(row.error if row.status in ("blocked", "error", "timeout") and row.error else row.prompt_preview, 60),
     ]
     return "  ".join(fields)
-
-
-def _completed(fields: dict[bytes, bytes]) -> str | None:
-    raw = fields.get(STREAM_FIELD.encode())
-    try:
-        event = json.loads(raw) if raw is not None else None
-    except ValueError:
-        return None
-    if isinstance(event, dict) and event.get("event_type") == TRANSACTION_COMPLETED:
-        return str(event.get("transaction_id"))
-    return None
 
 
 def _matches(row: TransactionRow, where: TransactionFilter) -> bool:

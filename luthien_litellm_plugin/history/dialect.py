@@ -47,6 +47,10 @@ class Dialect:
     def response_changed(self) -> str:
         return self.differs("original_response", "final_response")
 
+    def changed(self) -> str:
+        """The policy changed the request or the response."""
+        return f"({self.request_changed()} OR {self.response_changed()})"
+
     def prompt_preview(self) -> str:
         """The start of the request's last message (chat and Anthropic `messages`, or Responses `input`)."""
         n = PREVIEW_CHARS

@@ -212,16 +212,9 @@ class TransactionHistory:
         )
 
     async def _groups(self, where: TransactionFilter, column: str | None) -> list[GroupStats]:
-        d = self.dialect
-        st = d.statement()
-        key = column or "NULL"
-        changed = f"({d.request_changed()} OR {d.response_changed()})"
-        errors = ", ".join(f"'{status}'" for status in ERROR_STATUSES)
+        st = self.dialect.statement()
         sql = (
-            f"SELECT {key} AS key, count(*) AS transactions, "
-            f"sum(CASE WHEN status = 'blocked' THEN 1 ELSE 0 END) AS blocked, "
-            f"sum(CASE WHEN {changed} AND status NOT IN ('blocked', {errors}) THEN 1 ELSE 0 END) AS changed, "
-            f"sum(CASE WHEN status IN ({errors}) THEN 1 ELSE 0 END) AS errors "
+            f"SELECT {column or 'NULL'} AS key, {self._counts()} "
             f"FROM {self._transactions} WHERE {self._where(where, st)}"
             + (f" GROUP BY {column} ORDER BY count(*) DESC, {column}" if column else "")
         )
@@ -269,13 +262,8 @@ class TransactionHistory:
         st = d.statement()
         offset = f"({d.epoch('started_at')} - {st.param(float(since))}) / {st.param(float(bucket))}"
         index = f"floor({offset})::int" if d.is_postgres else f"CAST({offset} AS INTEGER)"
-        changed = f"({d.request_changed()} OR {d.response_changed()})"
-        errors = ", ".join(f"'{status}'" for status in ERROR_STATUSES)
         sql = (
-            f"SELECT {index} AS bucket, count(*) AS transactions, "
-            f"sum(CASE WHEN status = 'blocked' THEN 1 ELSE 0 END) AS blocked, "
-            f"sum(CASE WHEN {changed} AND status NOT IN ('blocked', {errors}) THEN 1 ELSE 0 END) AS changed, "
-            f"sum(CASE WHEN status IN ({errors}) THEN 1 ELSE 0 END) AS errors "
+            f"SELECT {index} AS bucket, {self._counts()} "
             f"FROM {self._transactions} WHERE {self._where(where, st)} GROUP BY 1 ORDER BY 1"
         )
         return [
@@ -290,6 +278,17 @@ class TransactionHistory:
         ]
 
     # -- SQL pieces -------------------------------------------------------------------------
+
+    def _counts(self) -> str:
+        """A summary's counts as a select list; they do not overlap (see `GroupStats`)."""
+        errors = ", ".join(f"'{status}'" for status in ERROR_STATUSES)
+        return (
+            "count(*) AS transactions, "
+            "sum(CASE WHEN status = 'blocked' THEN 1 ELSE 0 END) AS blocked, "
+            f"sum(CASE WHEN {self.dialect.changed()} AND status NOT IN ('blocked', {errors}) THEN 1 ELSE 0 END) "
+            "AS changed, "
+            f"sum(CASE WHEN status IN ({errors}) THEN 1 ELSE 0 END) AS errors"
+        )
 
     def _row_columns(self) -> str:
         d = self.dialect
@@ -327,8 +326,7 @@ class TransactionHistory:
         if where.until is not None:
             clauses.append(f"started_at < {st.time(where.until)}")
         if where.changed is not None:
-            changed = f"({d.request_changed()} OR {d.response_changed()})"
-            clauses.append(changed if where.changed else f"NOT {changed}")
+            clauses.append(d.changed() if where.changed else f"NOT {d.changed()}")
         if where.text and where.text.strip():
             clauses.append(self._text_clause(where.text.strip(), st))
         return " AND ".join(clauses)

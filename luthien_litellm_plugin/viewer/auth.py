@@ -26,6 +26,7 @@ SESSION_COOKIE = "luthien_session"
 LOGIN_CSRF_COOKIE = "luthien_login_csrf"
 CSRF_HEADER = "x-luthien-csrf"
 SESSION_SECONDS = 12 * 3600
+LOGIN_FORM_SECONDS = 3600
 _SAME_ORIGIN_FETCH = frozenset({"same-origin", "none"})
 
 MasterKey = Callable[[], "str | None"]
@@ -111,15 +112,7 @@ class ViewerAuth:
     # -- cookies ----------------------------------------------------------------------------
 
     def set_session_cookie(self, response: Response, connection: HTTPConnection, token: str) -> None:
-        response.set_cookie(
-            SESSION_COOKIE,
-            token,
-            max_age=self.session_seconds,
-            path=cookie_path(connection),
-            secure=is_https(connection),
-            httponly=True,
-            samesite="strict",
-        )
+        _set_cookie(response, connection, SESSION_COOKIE, token, self.session_seconds)
 
     @staticmethod
     def clear_session_cookie(response: Response, connection: HTTPConnection) -> None:
@@ -127,15 +120,7 @@ class ViewerAuth:
 
     @staticmethod
     def set_login_csrf_cookie(response: Response, connection: HTTPConnection, token: str) -> None:
-        response.set_cookie(
-            LOGIN_CSRF_COOKIE,
-            token,
-            max_age=3600,
-            path=cookie_path(connection),
-            secure=is_https(connection),
-            httponly=True,
-            samesite="strict",
-        )
+        _set_cookie(response, connection, LOGIN_CSRF_COOKIE, token, LOGIN_FORM_SECONDS)
 
     @staticmethod
     def clear_login_csrf_cookie(response: Response, connection: HTTPConnection) -> None:
@@ -175,6 +160,19 @@ def cookie_path(connection: HTTPConnection) -> str:
 def is_https(connection: HTTPConnection) -> bool:
     forwarded = connection.headers.get("x-forwarded-proto", "")
     return connection.url.scheme == "https" or forwarded.split(",")[0].strip() == "https"
+
+
+def _set_cookie(response: Response, connection: HTTPConnection, name: str, value: str, max_age: int) -> None:
+    """A cookie for the viewer's path only: `HttpOnly`, `SameSite=Strict`, `Secure` over HTTPS."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=cookie_path(connection),
+        secure=is_https(connection),
+        httponly=True,
+        samesite="strict",
+    )
 
 
 def _delete_cookie(response: Response, connection: HTTPConnection, name: str) -> None:

@@ -14,18 +14,16 @@ while Redis is unreachable, the cursor is a fingerprint of the last day's rows.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import cast
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from luthien_litellm_plugin.history.feed import last_position, read_after
 from luthien_litellm_plugin.history.reader import TransactionHistory
 from luthien_litellm_plugin.observability.events import TRANSACTION_COMPLETED, TRANSACTION_REQUEST_RECORDED
-from luthien_litellm_plugin.storage.redis_feed import STREAM_FIELD
 from luthien_litellm_plugin.types import JSONObject, JSONValue
 
 logger = logging.getLogger("luthien_litellm_plugin.viewer")
@@ -37,8 +35,6 @@ ROW_WAIT_SECONDS = 1.5
 ROW_POLL_SECONDS = 0.1
 _READ_COUNT = 500
 _WATCHED = frozenset({TRANSACTION_REQUEST_RECORDED, TRANSACTION_COMPLETED})
-StreamEntry = tuple[bytes, dict[bytes, bytes]]
-"""An entry of a Redis stream: its id and its fields."""
 
 
 @dataclass(frozen=True)
@@ -96,19 +92,13 @@ class ChangeFeed:
     async def _from_redis(self, cursor: str | None) -> Changes:
         client = self._redis()
         if cursor is None:
-            last = cast(list[StreamEntry], await client.xrevrange(self.stream, count=1))
-            return Changes("redis", "r:" + (_decode(last[0][0]) if last else "0-0"), changed=False)
-        position = cursor[2:]
-        found = cast(
-            list[tuple[bytes, list[StreamEntry]]], await client.xread({self.stream: position}, count=_READ_COUNT)
-        )
+            return Changes("redis", "r:" + await last_position(client, self.stream), changed=False)
+        entries = await read_after(client, self.stream, cursor[2:], count=_READ_COUNT)
+        position = entries[-1][0] if entries else cursor[2:]
         watched: dict[str, str] = {}  # transaction id → the last watched event type seen
-        for _, entries in found:
-            for entry_id, fields in entries:
-                position = _decode(entry_id)
-                event = _event(fields)
-                if event is not None and event.get("event_type") in _WATCHED:
-                    watched[str(event["transaction_id"])] = str(event["event_type"])
+        for _, event in entries:
+            if event is not None and event.get("event_type") in _WATCHED:
+                watched[str(event["transaction_id"])] = str(event["event_type"])
         statuses = await self._rows_for(watched)
         shown: list[JSONObject] = [{"transaction_id": t, "status": s} for t, s in statuses.items()]
         pending: list[JSONValue] = [t for t in watched if t not in statuses]
@@ -130,16 +120,3 @@ class ChangeFeed:
             assert self.redis_url is not None
             self._client = redis.from_url(self.redis_url, socket_timeout=5, socket_connect_timeout=5)
         return self._client
-
-
-def _event(fields: dict[bytes, bytes]) -> JSONObject | None:
-    raw = fields.get(STREAM_FIELD.encode())
-    try:
-        event = json.loads(raw) if raw is not None else None
-    except ValueError:
-        return None
-    return event if isinstance(event, dict) and "transaction_id" in event else None
-
-
-def _decode(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -118,7 +118,7 @@ async def test_several_workers_migrating_at_once_apply_each_migration_once(
     else:
         async with aiosqlite.connect(settings.sqlite_path) as db:
             versions = [r[0] for r in await (await db.execute("SELECT version FROM schema_migrations")).fetchall()]
-    assert versions == ["001_init"]
+    assert versions == ["001_init", "002_api"]
     _, transactions = await read()
     assert len(transactions) == 6
 

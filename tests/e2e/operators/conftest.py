@@ -48,6 +48,16 @@ class ViewerProxy:
     def api(self, path: str, **params: str) -> httpx.Response:
         return httpx.get(f"{self.viewer}/api/{path}", params=params, headers=self.headers, timeout=30)
 
+    def wait_for_announcement(self, cursor: str, transaction_id: str, timeout: float = 30.0) -> None:
+        """Poll `api/changes` from `cursor` until it names `transaction_id` as finished."""
+        seen: set[str] = set()
+        deadline = time.monotonic() + timeout
+        while transaction_id not in seen:
+            assert time.monotonic() < deadline, f"{self.base_url}'s feed never named {transaction_id}"
+            answer = self.api("changes", cursor=cursor).json()
+            cursor = answer["cursor"]
+            seen |= {t["transaction_id"] for t in answer["transactions"] if t["status"] in FINISHED}
+
     def find(self, text: str, timeout: float = 30.0) -> dict[str, object]:
         """The one finished transaction whose request or response contains `text` (found through the API)."""
         deadline = time.monotonic() + timeout

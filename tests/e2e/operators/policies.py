@@ -12,7 +12,7 @@ from luthien_litellm_plugin.types import RequestMessage, ToolCall
 VERDICTS = {
     "bash": (0.97, True, "runs a destructive shell command (rm -rf)"),
 }
-ALLOWED = (0.04, False, "read-only lookup")
+ALLOWED = (0.04, False, "is a read-only lookup")
 
 
 class ScriptedJudge(SimplePolicy):

@@ -200,13 +200,7 @@ def test_a_new_transaction_is_announced_by_the_redis_feed(viewer_proxy: ViewerPr
         model="gpt-4o", messages=[{"role": "user", "content": "live one"}]
     )
     new_id = raw.headers["x-luthien-transaction-id"]
-    cursor, seen = start["cursor"], set[str]()
-    deadline = time.monotonic() + 30
-    while new_id not in seen:
-        assert time.monotonic() < deadline, "the feed never named the new transaction"
-        answer = viewer_proxy.api("changes", cursor=cursor).json()
-        cursor = answer["cursor"]
-        seen |= {t["transaction_id"] for t in answer["transactions"] if t["status"] == "success"}
+    viewer_proxy.wait_for_announcement(start["cursor"], new_id)
     top = viewer_proxy.api("transactions", limit="5").json()["transactions"]
     assert new_id in [row["transaction_id"] for row in top]
 
@@ -222,3 +216,12 @@ def test_no_secret_reaches_a_page_or_an_answer(viewer_proxy: ViewerProxy) -> Non
     headers = client.get("/").headers
     assert "script-src 'self'" in headers["content-security-policy"] and headers["cache-control"] == "no-store"
     assert headers["x-frame-options"] == "DENY"
+
+
+def test_litellm_loading_its_lazy_routes_does_not_displace_the_viewer(viewer_proxy: ViewerProxy) -> None:
+    # The first request under /guardrails imports a LiteLLM feature and re-sorts the route table.
+    lazily = httpx.get(f"{viewer_proxy.base_url}/guardrails/list", headers=viewer_proxy.headers, timeout=60)
+    assert lazily.status_code < 500, lazily.text
+    assert viewer_proxy.api("facets").status_code == 200
+    assert httpx.get(f"{viewer_proxy.viewer}/api/facets").status_code == 401
+    assert httpx.get(f"{viewer_proxy.base_url}/luthien", follow_redirects=True).status_code == 401  # → /luthien/
