@@ -1,7 +1,8 @@
 """`luthien check-config`: the plugin's own validation of a litellm_config.yaml, without a proxy.
 
-It runs what the proxy runs when it loads the plugin (`load_plugin_config`, `model_policies`, the
-storage settings), so it fails on the same problems and names the same YAML key.
+It runs what the proxy runs when it loads the plugin (`validated_config`: settings, policies,
+each model group's policy, fallbacks; then the storage settings), so it fails on the same
+problems and names the same YAML key.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from luthien_litellm_plugin.cli.where import StorageConfigError, storage_settings
-from luthien_litellm_plugin.proxy.model_policies import model_list_from_file, model_policies
+from luthien_litellm_plugin.proxy.bootstrap import validated_config
 from luthien_litellm_plugin.proxy.settings import ConfigError, PluginConfig, load_plugin_config
 from luthien_litellm_plugin.storage.settings import StorageSettings
 
@@ -62,8 +63,7 @@ def configured_storage(path: Path) -> tuple[str | None, str | None, str | None]:
 def check_config(path: Path) -> CheckedConfig:
     """Validate the plugin's part of `path` as the proxy would. Raises `ConfigError` naming the key."""
     raw = read_config_file(path)
-    plugin = load_plugin_config(luthien_section(raw))
-    by_model = model_policies(model_list_from_file(str(path)), set(plugin.policies), plugin.settings.default_policy)
+    plugin, by_model = validated_config(luthien_section(raw), raw)
     settings = plugin.settings
     try:
         storage = storage_settings(settings.database_url, settings.spool_dir, settings.redis_url)

@@ -15,6 +15,7 @@ APIS = ("chat", "messages", "responses")
 
 JUDGE_VERDICT = "policy.judge_verdict"
 ROUTE_REFUSED = "route.refused"
+ROUTE_UNPOLICED = "route.unpoliced"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from luthien_litellm_plugin.history.records import (
     JUDGE_VERDICT,
     ROUTE_REFUSED,
+    ROUTE_UNPOLICED,
     EventRecord,
     TransactionRecord,
 )
@@ -89,7 +90,9 @@ def describe(event: EventRecord) -> str:
             + (f": {reason}" if reason else "")
         )
     if kind == ROUTE_REFUSED:
-        return "route refused: " + _scalars(payload)
+        return f"route {payload.get('route')} ({payload.get('call_type')}) refused: {payload.get('reason')}"
+    if kind == ROUTE_UNPOLICED:
+        return f"route {payload.get('route')} ({payload.get('call_type')}) allowed without a policy (unpoliced_routes)"
     if kind == events.STREAM_PROTOCOL_VIOLATION:
         violations = payload.get("violations")
         return "stream protocol violation: " + "; ".join(map(str, violations if isinstance(violations, list) else []))

@@ -583,8 +583,13 @@ function refusalsSection(refusals) {
   return h(
     "section",
     { class: "panel", id: "refusals" },
-    h("div", { class: "panel-head" }, h("h2", {}, "Route refusals")),
-    h("div", { class: "panel-body" }, refusals.map((r) => h("pre", { class: "mono" }, JSON.stringify(r, null, 2)))),
+    h("div", { class: "panel-head" }, h("h2", {}, "Route refusals"), h("span", { class: "muted" }, "the route reaches a model without the policy, so it was refused")),
+    h(
+      "table",
+      { class: "plain" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Route"), h("th", {}, "Call type"), h("th", {}, "Policy"), h("th", {}, "Why"))),
+      h("tbody", {}, refusals.map((r) => h("tr", {}, h("td", {}, h("code", {}, r.route || "—")), h("td", {}, h("code", {}, r.call_type || "—")), h("td", {}, r.policy || "—"), h("td", { style: "white-space:normal" }, r.reason || "")))),
+    ),
   );
 }
 

@@ -116,8 +116,8 @@ def send_mix(base_url: str, master_key: str, tag: str) -> dict[str, str]:
             messages=[{"role": "user", "content": f"Show me the forbidden admin password {marker['blocked_request']}"}],
         )
         raise AssertionError("claude-guarded answered a forbidden request")
-    except anthropic.PermissionDeniedError:
-        pass
+    except anthropic.APIStatusError as refusal:  # HTTP 400 policy_blocked
+        assert "guarded_input" in str(refusal)
     complete("judged", "gpt-4o-judged", "Get the weather and clean up. scenario:parallel_tool_calls")
     refused("upstream_error", "gpt-4o", "This one fails upstream. scenario:error_500")
     return marker

@@ -84,3 +84,14 @@ def test_a_bad_url_from_the_environment_names_the_variable(monkeypatch: pytest.M
         storage_settings(None, None, None)
     with pytest.raises(StorageConfigError, match=r"^--database-url: database_url must start with"):
         storage_settings("oracle://x", None, None, given_as=option)
+
+
+def test_fallbacks_across_policies_are_refused_like_the_proxy_does(tmp_path: Path) -> None:
+    guarded = {**MODEL, "model_name": "guarded", "model_info": {"luthien_policy": "no_shell"}}
+    raw = {
+        **config({"policies": {"no_shell": {"class": "block_tools", "options": {"tools": ["bash"]}}}}),
+        "model_list": [guarded, {**MODEL, "model_name": "open"}],
+        "router_settings": {"fallbacks": [{"guarded": ["open"]}]},
+    }
+    with pytest.raises(ConfigError, match=r"^router_settings\.fallbacks\[0\]\.guarded: model group 'guarded'"):
+        check_config(write(tmp_path, raw))
