@@ -57,6 +57,8 @@ class LuthienSettings(BaseModel):
     blocked_request_response: Literal["error", "message"] = "error"
     """A request a policy blocks: `error` (HTTP 400 `policy_blocked`) or `message` (200, an assistant
     message explaining the block)."""
+    viewer: bool = True
+    """Serve the transaction viewer at `/luthien/` in the proxy (master key only)."""
 
 
 @dataclass(frozen=True)

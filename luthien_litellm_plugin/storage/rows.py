@@ -37,7 +37,7 @@ class Upsert:
         return (*self.replace, *self.keep)
 
 
-IDENTITY = ("call_id", "model", "policy", "process", "is_streaming", "started_at")
+IDENTITY = ("call_id", "model", "policy", "process", "api", "is_streaming", "started_at")
 _COLUMN_ORDER = (
     *IDENTITY,
     "status",

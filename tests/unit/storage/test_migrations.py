@@ -38,5 +38,5 @@ def test_both_dialects_define_the_same_tables_columns_and_indexes() -> None:
     assert set(tables) == {"transactions", "events"}
     assert tables["transactions"][:6] == ["transaction_id", "call_id", "model", "policy", "status", "is_streaming"]
     assert ("events_by_transaction", "events", "transaction_id,sequence") in indexes
-    assert tables["transactions"][-1] == "process"
+    assert tables["transactions"][-2:] == ["process", "api"]
     assert ("transactions_started_by_process", "transactions", "process") in indexes
