@@ -143,8 +143,8 @@ def router_reports_each_deployment(callback: CustomLogger) -> Iterator[str]:
 
     if not {"callbacks", "async_pre_call_check"} <= _names_used(getattr(Router, PRE_CALL_CHECKS)):
         yield f"Router.{PRE_CALL_CHECKS} no longer calls async_pre_call_check on litellm.callbacks"
-    for attempt in ("_acompletion", "_ageneric_api_call_with_fallbacks"):
-        if not _reaches(Router, attempt, PRE_CALL_CHECKS):
+    for attempt in ("_acompletion", "_ageneric_api_call_with_fallbacks_helper"):
+        if not _runs(Router, attempt, PRE_CALL_CHECKS):
             yield f"Router.{attempt} (one attempt at a deployment) no longer runs Router.{PRE_CALL_CHECKS}"
 
 
@@ -219,16 +219,19 @@ def _proxy_capabilities(callback: CustomLogger) -> _CallbackCapabilities:
 
 
 def _codes(function: object) -> list[CodeType]:
-    """The code objects of a function, its wrapped functions and the functions defined inside."""
-    found: list[CodeType] = []
+    """The code objects of a function, of the functions it wraps, and of those defined inside them."""
+    todo: list[CodeType] = []
     current: object = function
     while current is not None:
         code = getattr(getattr(current, "__func__", current), "__code__", None)
         if isinstance(code, CodeType):
-            found.append(code)
+            todo.append(code)
         current = getattr(current, "__wrapped__", None)
-    for code in found:  # grows while it runs: nested functions' own nested functions
-        found.extend(const for const in code.co_consts if isinstance(const, CodeType))
+    found: list[CodeType] = []
+    while todo:
+        code = todo.pop()
+        found.append(code)
+        todo.extend(const for const in code.co_consts if isinstance(const, CodeType))
     return found
 
 
@@ -237,21 +240,11 @@ def _names_used(function: object) -> frozenset[str]:
     return frozenset(name for code in _codes(function) for name in code.co_names)
 
 
-def _reaches(owner: type, start: str, target: str) -> bool:
-    """Whether method `start` of `owner` uses the name `target`, itself or through the other
-    methods of `owner` it uses."""
-    seen: set[str] = set()
-    todo = [start]
-    while todo:
-        name = todo.pop()
-        if name in seen or not callable(getattr(owner, name, None)):
-            continue
-        seen.add(name)
-        names = _names_used(getattr(owner, name))
-        if target in names:
-            return True
-        todo.extend(names - seen)
-    return False
+def _runs(owner: type, method: str, target: str) -> bool:
+    """Whether `owner.method` uses the name `target`, itself or in a method of `owner` it uses."""
+    names = _names_used(getattr(owner, method))
+    helpers = (getattr(owner, name) for name in names if callable(getattr(owner, name, None)))
+    return target in names or any(target in _names_used(helper) for helper in helpers)
 
 
 def _takes(ours: Mapping[str, inspect.Parameter], expected: Mapping[str, inspect.Parameter]) -> bool:

@@ -120,15 +120,16 @@ def test_a_router_that_stops_reporting_deployments_is_refused(
     ]
 
 
+@pytest.mark.parametrize("attempt", ["_acompletion", "_ageneric_api_call_with_fallbacks_helper"])
 def test_a_router_attempt_that_skips_the_pre_call_checks_is_refused(
-    callback: LuthienCallback, monkeypatch: pytest.MonkeyPatch
+    callback: LuthienCallback, monkeypatch: pytest.MonkeyPatch, attempt: str
 ) -> None:
-    async def attempt(self: Router, model: str, messages: list[dict], **kwargs: object) -> object:
+    async def call_without_checks(self: Router, model: str, messages: list[dict], **kwargs: object) -> object:
         return await litellm.acompletion(model=model, messages=messages, **kwargs)
 
-    monkeypatch.setattr(Router, "_acompletion", attempt)
+    monkeypatch.setattr(Router, attempt, call_without_checks)
     assert contract_problems(callback) == [
-        "Router._acompletion (one attempt at a deployment) no longer runs Router.async_routing_strategy_pre_call_checks"
+        f"Router.{attempt} (one attempt at a deployment) no longer runs Router.async_routing_strategy_pre_call_checks"
     ]
 
 
