@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import litellm
 
 from luthien_litellm_plugin.observability.events import EventSink, FanOutEventSink
+from luthien_litellm_plugin.proxy.litellm_contract import check_litellm_contract
 from luthien_litellm_plugin.proxy.litellm_workarounds import avoid_gc_contextvar_crash
 from luthien_litellm_plugin.proxy.model_policies import (
     check_fallbacks,
@@ -65,8 +66,9 @@ def validated_config(luthien: object, file_config: Mapping[str, object]) -> tupl
 
 
 def build_callback(sink: EventSink | None = None) -> LuthienCallback:
-    """The plugin for the running proxy. Raises `ConfigError` (naming the YAML key) when the
-    configuration is invalid, which makes the proxy refuse to start."""
+    """The plugin for the running proxy. Raises `ConfigError`, which makes the proxy refuse to
+    start, when the configuration is invalid (naming the YAML key) or the installed LiteLLM would
+    not call the plugin's hooks as it relies on (naming the LiteLLM version)."""
     avoid_gc_contextvar_crash()
     settings = getattr(litellm, "callback_settings", None) or {}
     path = _config_file_path()
@@ -74,6 +76,7 @@ def build_callback(sink: EventSink | None = None) -> LuthienCallback:
     config, policies = validated_config(settings.get("luthien") if isinstance(settings, dict) else None, file_config)
     logger.info("luthien: policies per model group: %s (default %s)", policies, config.settings.default_policy)
     callback = LuthienCallback(config, policies, sink if sink is not None else recording_sink(config.settings))
+    check_litellm_contract(callback)
     if path:  # inside the proxy: guard the routes that reach a provider without calling a hook
         guard_hookless_routes(callback)
     if config.settings.viewer:

@@ -18,7 +18,8 @@ ENV_PREFIX = "os.environ/"
 
 
 class ConfigError(ValueError):
-    """The plugin's configuration is invalid; the message names the YAML key."""
+    """The plugin cannot start: its configuration is invalid (the message names the YAML key), or
+    the installed LiteLLM would not call it as it relies on (the message names the version)."""
 
 
 class PolicySpec(BaseModel):
