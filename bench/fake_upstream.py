@@ -3,7 +3,9 @@
 `python -m bench.fake_upstream PORT CHUNKS`. `/v1/chat/completions`: model `bench-tools` streams
 text then one tool call (`get_weather`, arguments in 10 fragments); any other model streams CHUNKS
 text chunks. `/v1/messages` (native Anthropic): one text block of CHUNKS `text_delta` events, the
-SSE bytes written in 4 KB pieces that cut events anywhere, as TCP reads arrive.
+SSE bytes written in 4 KB pieces that cut events anywhere, as TCP reads arrive. `/v1/responses`
+(OpenAI Responses): one message item of CHUNKS `response.output_text.delta` events between
+`response.created` and `response.completed`, also in 4 KB pieces.
 """
 
 from __future__ import annotations
@@ -118,12 +120,67 @@ def anthropic_stream(chunks: int, model: str = ANTHROPIC_MODEL) -> bytes:
     return b"".join(anthropic_event(e) for e in events)
 
 
+def responses_object(chunks: int, done: bool) -> dict[str, object]:
+    """The Responses API `response` object: complete, or as in `response.created` (no output yet)."""
+    text = {"type": "output_text", "annotations": [], "logprobs": [], "text": WORD * chunks}
+    message = {"id": "msg_bench", "type": "message", "status": "completed", "content": [text], "role": "assistant"}
+    usage = {
+        "input_tokens": 5,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": chunks,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": chunks + 5,
+    }
+    return {
+        "id": "resp_bench",
+        "object": "response",
+        "created_at": 1700000000,
+        "status": "completed" if done else "in_progress",
+        "error": None,
+        "incomplete_details": None,
+        "model": "bench",
+        "output": [message] if done else [],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": usage if done else None,
+    }
+
+
+def responses_stream(chunks: int) -> bytes:
+    """The whole SSE body of a streamed response, `response.created` … `response.completed`."""
+    where = {"item_id": "msg_bench", "output_index": 0, "content_index": 0}
+    part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
+    done_part = {**part, "text": WORD * chunks}
+    item = {"id": "msg_bench", "type": "message", "status": "in_progress", "content": [], "role": "assistant"}
+    events: list[dict[str, object]] = [
+        {"type": "response.created", "response": responses_object(chunks, False)},
+        {"type": "response.in_progress", "response": responses_object(chunks, False)},
+        {"type": "response.output_item.added", "output_index": 0, "item": item},
+        {"type": "response.content_part.added", **where, "part": part},
+        *({"type": "response.output_text.delta", **where, "delta": WORD, "logprobs": []} for _ in range(chunks)),
+        {"type": "response.output_text.done", **where, "text": WORD * chunks, "logprobs": []},
+        {"type": "response.content_part.done", **where, "part": done_part},
+        {
+            "type": "response.output_item.done",
+            "output_index": 0,
+            "item": {**item, "status": "completed", "content": [done_part]},
+        },
+        {"type": "response.completed", "response": responses_object(chunks, True)},
+    ]
+    numbered = ({**event, "sequence_number": number} for number, event in enumerate(events))
+    return b"".join(f"event: {e['type']}\ndata: {compact(e)}\n\n".encode() for e in numbered)
+
+
 def app(chunks: int) -> Starlette:
     streams = {False: text_stream(chunks), True: tool_stream()}
     bodies = {False: full(chunks, False), True: full(chunks, True)}
     sse = anthropic_stream(chunks)
     writes = [sse[i : i + WRITE_SIZE] for i in range(0, len(sse), WRITE_SIZE)]
     message = compact(anthropic_message(chunks, True)).encode()
+    responses_sse = responses_stream(chunks)
+    responses_writes = [responses_sse[i : i + WRITE_SIZE] for i in range(0, len(responses_sse), WRITE_SIZE)]
+    response = compact(responses_object(chunks, True)).encode()
 
     async def completions(request: Request) -> Response:
         body = await request.json()
@@ -148,10 +205,22 @@ def app(chunks: int) -> Starlette:
 
         return StreamingResponse(generate(), media_type="text/event-stream")
 
+    async def responses(request: Request) -> Response:
+        body = await request.json()
+        if not body.get("stream"):
+            return Response(response, media_type="application/json")
+
+        async def generate():  # type: ignore[no-untyped-def]
+            for write in responses_writes:
+                yield write
+
+        return StreamingResponse(generate(), media_type="text/event-stream")
+
     return Starlette(
         routes=[
             Route("/v1/chat/completions", completions, methods=["POST"]),
             Route("/v1/messages", messages, methods=["POST"]),
+            Route("/v1/responses", responses, methods=["POST"]),
         ]
     )
 

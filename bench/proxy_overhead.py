@@ -1,6 +1,6 @@
 """What the plugin costs: the plugin's arms against stock LiteLLM Proxy, side by side, one run.
 
-    .venv/bin/python -m bench.proxy_overhead [--rounds 5] [--chunks 50] [--workloads all|chat|messages]
+    .venv/bin/python -m bench.proxy_overhead [--rounds 5] [--chunks 50] [--workloads all|chat|messages|responses]
 
 Starts a fast fake OpenAI + Anthropic upstream and one `litellm --config` process per arm on 127.0.0.1:
   a stock            LiteLLM, no callbacks
@@ -12,9 +12,13 @@ Starts a fast fake OpenAI + Anthropic upstream and one `litellm --config` proces
 Chat workloads POST `/v1/chat/completions` (model `bench`, or `bench-tools` for a/e/f). The
 `/v1/messages` workloads POST Anthropic-format requests to the text arms a-d (model group
 `bench-messages`: `anthropic/…` on the fake's native Messages endpoint, the proxy hands the plugin
-raw Anthropic SSE bytes). Rounds are interleaved (a b c d e f a b c …) so machine drift hits every
-arm alike. Every response is verified (`/v1/messages` streams the policy leaves alone byte for
-byte). Results: a table of medians with ratios against stock from the same run, saved to
+raw Anthropic SSE bytes). The `/v1/responses` workloads POST Responses requests to the text arms
+a-d (model group `bench`: LiteLLM calls the fake's native `/v1/responses`, the proxy hands the
+plugin its parsed event objects). Rounds are interleaved (a b c d e f a b c …) so machine drift
+hits every arm alike. Every response is verified (`/v1/messages` streams the policy leaves alone
+byte for byte; `/v1/responses` streams the policy leaves alone byte for byte as stock LiteLLM served
+the same request in the same run, response ids aside: LiteLLM encrypts each with a fresh nonce).
+Results: a table of medians with ratios against stock from the same run, saved to
 bench/results/proxy_overhead.json (proxy_overhead_<workloads>.json for a `--workloads` subset).
 """
 
@@ -24,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import secrets
 import statistics
 import subprocess
@@ -37,6 +42,7 @@ import httpx
 import yaml
 
 from bench.fake_upstream import ANTHROPIC_MODEL, anthropic_stream
+from luthien_litellm_plugin.streaming.responses_validator import validate_responses_stream
 
 REPO = Path(__file__).resolve().parents[1]
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -281,12 +287,51 @@ async def one_message(
     return elapsed, first
 
 
+RESPONSE_ID = re.compile(rb'"id":"resp_[^"]+"')
+stock_responses: dict[bool, bytes] = {}
+"""What stock LiteLLM (arm a) served for each `/v1/responses` request kind (streamed or not), response id blanked."""
+
+
+async def one_response(
+    client: httpx.AsyncClient, arm: Arm, key: str, stream: bool, chunks: int
+) -> tuple[float, float | None]:
+    """One `/v1/responses` request, verified: (latency, time to the first `response.output_text.delta`)."""
+    body = {"model": arm.model, "input": "hi", "stream": stream}
+    headers = {"Authorization": f"Bearer {key}"}
+    want_text = ("lorem " * chunks).upper() if arm.key.startswith("d") else "lorem " * chunks
+    first: float | None = None
+    received = bytearray()
+    marker = b'"type":"response.output_text.delta"'
+    started = time.perf_counter()
+    async with client.stream("POST", f"{arm.url}/v1/responses", json=body, headers=headers) as response:
+        assert response.status_code == 200, (arm.key, await response.aread())
+        async for piece in response.aiter_bytes():
+            received += piece
+            if stream and first is None and marker in received[-len(piece) - len(marker) :]:
+                first = time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    if stream:
+        frames = [f for f in bytes(received).split(b"\n\n") if f]
+        assert frames[-1] == b"data: [DONE]", (arm.key, frames[-1][:200])
+        events = [json.loads(f[len(b"data: ") :]) for f in frames[:-1]]
+        assert validate_responses_stream(events) == [], (arm.key, validate_responses_stream(events))
+        text = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+    else:
+        output = json.loads(received)["output"]
+        text = "".join(p["text"] for item in output if item["type"] == "message" for p in item["content"])
+    assert text == want_text, (arm.key, text[:80])
+    if not arm.key.startswith("d"):  # a policy that changes nothing serves exactly what stock serves
+        served = RESPONSE_ID.sub(b'"id":"resp_"', bytes(received))
+        assert stock_responses.setdefault(stream, served) == served, (arm.key, served[:300])
+    return elapsed, first
+
+
 async def workload(
     arm: Arm, key: str, endpoint: str, stream: bool, concurrency: int, requests: int, chunks: int
 ) -> dict[str, float]:
-    """`requests` requests to one arm's `endpoint` ("chat" or "messages") from `concurrency` workers."""
+    """`requests` requests to one arm's `endpoint` ("chat", "messages", "responses") from `concurrency` workers."""
     assert arm.process is not None
-    request = one_message if endpoint == "messages" else one
+    request = {"messages": one_message, "responses": one_response}.get(endpoint, one)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         cpu_before = cpu_seconds(arm.process.pid)
@@ -320,11 +365,14 @@ WORKLOADS = {  # name: (endpoint, stream, concurrency, requests)
     "messages stream c16": ("messages", True, 16, 160),
     "messages non-stream c16": ("messages", False, 16, 160),
     "messages stream sequential": ("messages", True, 1, 30),
+    "responses stream c16": ("responses", True, 16, 160),
+    "responses non-stream c16": ("responses", False, 16, 160),
+    "responses stream sequential": ("responses", True, 1, 30),
 }
 
 
 def takes_part(arm: Arm, endpoint: str) -> bool:
-    """Chat workloads run on every arm; `/v1/messages` ones on the text arms (a-d)."""
+    """Chat workloads run on every arm; `/v1/messages` and `/v1/responses` ones on the text arms (a-d)."""
     return endpoint == "chat" or arm.model == "bench"
 
 
@@ -387,9 +435,9 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=50)
     parser.add_argument(
         "--workloads",
-        choices=("all", "chat", "messages"),
+        choices=("all", "chat", "messages", "responses"),
         default="all",
-        help="/v1/chat/completions, /v1/messages or both (default)",
+        help="/v1/chat/completions, /v1/messages, /v1/responses or all of them (default)",
     )
     args = parser.parse_args()
     workloads = {name: spec for name, spec in WORKLOADS.items() if args.workloads in ("all", spec[0])}

@@ -3,8 +3,10 @@
 Streams a long LiteLLM-produced response (its mock provider: real `ModelResponseStream`
 chunks, no network) through `PolicyOrchestrator.stream_response` and subtracts the cost of
 merely iterating the same chunks. The `/v1/messages` arms do the same with an Anthropic SSE
-stream of as many events (bytes cut in 1 KB reads) through `stream_anthropic_response`.
-Run: `.venv/bin/python bench/stream_overhead.py`.
+stream of as many events (bytes cut in 1 KB reads) through `stream_anthropic_response`, the
+`/v1/responses` arms with a Responses stream of as many events (LiteLLM's parsed event objects,
+as the proxy hands them over) through `stream_responses_response`.
+Run: `.venv/bin/python -m bench.stream_overhead`.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from typing import TypeVar
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from litellm.llms.openai.responses.transformation import OpenAIResponsesAPIConfig
 from litellm.types.utils import ModelResponseStream
 from opentelemetry.trace import INVALID_SPAN
 
+from bench.fake_upstream import responses_stream
 from luthien_litellm_plugin.llm.litellm_client import LiteLLMClient
 from luthien_litellm_plugin.llm.replay_client import ReplayLLMClient
 from luthien_litellm_plugin.observability.events import RecordedEvent
@@ -30,6 +34,7 @@ from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
 from luthien_litellm_plugin.policies.policy import Policy
 from luthien_litellm_plugin.policies.simple_policy import SimplePolicy
 from luthien_litellm_plugin.streaming.anthropic_egress import encode_event
+from luthien_litellm_plugin.streaming.anthropic_sse import SSEParser
 from luthien_litellm_plugin.types import JSONObject, RequestMessage
 
 TEXT_CHARS = 6_000  # LiteLLM's mock streams 3 characters a chunk → ~2,000 chunks
@@ -103,6 +108,23 @@ async def anthropic_through_policy(reads: Sequence[bytes], policy: Policy) -> fl
     return time.perf_counter() - start
 
 
+def responses_events(deltas: int) -> list[object]:
+    """A Responses text stream with `deltas` text deltas, as LiteLLM's event objects (what the hook receives)."""
+    config = OpenAIResponsesAPIConfig()
+    parsed = SSEParser().feed(responses_stream(deltas))
+    return [config.transform_streaming_response("bench", event.json(), None) for event in parsed]  # type: ignore[arg-type]
+
+
+async def responses_through_policy(events: Sequence[object], policy: Policy) -> float:
+    orchestrator = create_default_orchestrator(policy, ReplayLLMClient(), db_pool=DiscardingSink())
+    request = RequestMessage(model="bench", messages=[{"role": "user", "content": "hi"}], stream=True)
+    final = await orchestrator.process_request(request, "bench", INVALID_SPAN)
+    start = time.perf_counter()
+    async for _ in orchestrator.stream_responses_response(iterate(events), "bench", INVALID_SPAN, final).events:
+        pass
+    return time.perf_counter() - start
+
+
 async def main() -> None:
     chunks = await litellm_chunks()
     arms: dict[str, Callable[[], Policy]] = {
@@ -123,9 +145,17 @@ async def main() -> None:
         anthropic_base.append(await baseline(reads))
         for name, make in arms.items():
             anthropic_samples[name].append(await anthropic_through_policy(reads, make()))
+    events = responses_events(len(chunks))
+    responses_samples: dict[str, list[float]] = {name: [] for name in arms}
+    responses_base: list[float] = []
+    for _ in range(ROUNDS):
+        responses_base.append(await baseline(events))
+        for name, make in arms.items():
+            responses_samples[name].append(await responses_through_policy(events, make()))
     print(f"{len(chunks)} LiteLLM chunks per stream, {ROUNDS} rounds, median; default recorder (events discarded)")
     report("/v1/chat/completions", "µs/chunk", samples, base, len(chunks))
     report("/v1/messages (Anthropic SSE bytes)", "µs/event", anthropic_samples, anthropic_base, len(chunks) + 5)
+    report("/v1/responses (LiteLLM's event objects)", "µs/event", responses_samples, responses_base, len(events))
 
 
 def report(title: str, unit: str, samples: dict[str, list[float]], base: list[float], count: int) -> None:

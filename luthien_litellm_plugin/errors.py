@@ -86,17 +86,50 @@ _ANTHROPIC_STATUS_CODES = {
 }
 
 
-class UpstreamStreamError(LuthienError):
-    """The upstream reported an error in the middle of its stream (an Anthropic `error` event)."""
+_RESPONSES_STATUS_CODES = {
+    "invalid_request_error": 400,
+    "invalid_prompt": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_timeout": 408,
+    "rate_limit_exceeded": 429,
+    "insufficient_quota": 429,
+    "server_error": 500,
+}
 
-    def __init__(self, error_type: str, message: str) -> None:
+
+class UpstreamStreamError(LuthienError):
+    """The upstream reported an error in the middle of its stream (an Anthropic `error` event, a
+    Responses `error` or `response.failed` event). `error_type` is the upstream's own type / code."""
+
+    def __init__(self, error_type: str, message: str, status_code: int | None = None) -> None:
         super().__init__(f"Upstream error ({error_type}): {message}")
         self.error_type = error_type
         self.upstream_message = message
-        self.status_code = _ANTHROPIC_STATUS_CODES.get(error_type, 500)
+        self.status_code = status_code or _ANTHROPIC_STATUS_CODES.get(error_type, 500)
 
     @classmethod
     def from_anthropic_event(cls, data: Mapping[str, object]) -> UpstreamStreamError:
         error = data.get("error")
         fields = error if isinstance(error, dict) else {}
         return cls(str(fields.get("type") or "api_error"), str(fields.get("message") or data))
+
+    @classmethod
+    def from_responses_code(cls, code: str, message: str) -> UpstreamStreamError:
+        """An error with an OpenAI Responses error code (`server_error`, `rate_limit_exceeded`, …)."""
+        return cls(code, message, _RESPONSES_STATUS_CODES.get(code, 500))
+
+    @classmethod
+    def from_responses_event(cls, kind: str, data: Mapping[str, object]) -> UpstreamStreamError:
+        """From a Responses `error` event (code and message at the top, or in `error`) or a
+        `response.failed` event (in `response.error`)."""
+        fields: Mapping[str, object] = data
+        if kind == "response.failed":
+            response = data.get("response")
+            error = response.get("error") if isinstance(response, dict) else None
+            fields = error if isinstance(error, dict) else {}
+        elif isinstance(data.get("error"), dict):
+            fields = data["error"]  # type: ignore[assignment]
+        code = fields.get("code") or fields.get("type") or "server_error"
+        return cls.from_responses_code(str(code), str(fields.get("message") or data))

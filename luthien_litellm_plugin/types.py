@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import JsonValue as PydanticJsonValue
@@ -25,12 +25,23 @@ class RequestMessage(BaseModel):
     messages: list[dict[str, PydanticJsonValue]]
 
 
+ToolCallType = Literal["function", "custom", "function_call"]
+"""How a tool call travels on the chat wire: `function` (a `tool_calls` entry with JSON
+arguments), `custom` (a `tool_calls` entry of OpenAI's free-form custom tools: `arguments` holds
+its `input` text, not JSON) or `function_call` (the legacy single `function_call` a client asking
+with `functions` gets; it has no id)."""
+
+
 class ToolCall(BaseModel):
-    """A complete function tool call: what the model asked to run, with its JSON arguments text."""
+    """A complete tool call: what the model asked to run, with its arguments text.
+
+    Whatever its wire shape (`type`), a policy sees one `ToolCall`; a modified one is sent back
+    in the same shape.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     id: str
     name: str
     arguments: str = ""
-    type: str = "function"
+    type: ToolCallType = "function"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
+from typing import TypeVar
 
 from litellm.types.utils import (
     ChatCompletionDeltaToolCall,
@@ -20,6 +21,7 @@ from luthien_litellm_plugin.streaming.egress_validator import validate_stream
 from luthien_litellm_plugin.types import RequestMessage
 
 SPAN: Span = INVALID_SPAN
+T = TypeVar("T")
 
 
 def chunk(
@@ -66,8 +68,8 @@ def request(stream: bool = True, **extra: object) -> RequestMessage:
     return RequestMessage(model="test-model", messages=[{"role": "user", "content": "hi"}], stream=stream, **extra)
 
 
-async def iterate(chunks: Sequence[ModelResponseStream]) -> AsyncIterator[ModelResponseStream]:
-    for item in chunks:
+async def iterate(items: Sequence[T]) -> AsyncIterator[T]:
+    for item in items:
         yield item
 
 
@@ -100,6 +102,28 @@ def served_tool_calls(chunks: Sequence[ModelResponseStream]) -> list[dict[str, o
             entry["name"] = entry["name"] or (call.function.name or "")
             entry["arguments"] += call.function.arguments or ""
     return [dict(calls[index]) for index in sorted(calls)]
+
+
+def served_calls(chunks: Sequence[ModelResponseStream]) -> list[tuple[str, str, str]]:
+    """Every tool call a client accumulates, whatever its shape: [(type, name, arguments or input)]."""
+    calls: dict[tuple[str, int], list[str]] = {}
+
+    def add(kind: str, index: int, name: str | None, text: str | None) -> None:
+        entry = calls.setdefault((kind, index), [kind, "", ""])
+        entry[1] = entry[1] or (name or "")
+        entry[2] += text or ""
+
+    for item in chunks:
+        delta = item.choices[0].delta if item.choices else None
+        for call in (delta.tool_calls or []) if delta is not None else []:
+            if call.type == "custom" or getattr(call, "custom", None) is not None:
+                add("custom", call.index, call.custom.name, call.custom.input)
+            else:
+                add("function", call.index, call.function.name, call.function.arguments)
+        legacy = getattr(delta, "function_call", None)
+        if legacy is not None:
+            add("function_call", 0, legacy.name, legacy.arguments)
+    return [(kind, name, text) for kind, name, text in calls.values()]
 
 
 def finish_reasons(chunks: Sequence[ModelResponseStream]) -> list[str]:

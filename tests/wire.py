@@ -27,6 +27,24 @@ def _sse(events: list[tuple[str | None, dict[str, object] | str]]) -> bytes:
     return "".join(lines).encode()
 
 
+_OPENAI_BASE = {"id": "chatcmpl-wire", "object": "chat.completion.chunk", "created": 1700000000, "model": "gpt-4o"}
+
+
+def _openai_frame(delta: dict[str, object], finish: str | None = None) -> tuple[None, dict[str, object]]:
+    return None, {**_OPENAI_BASE, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+def _openai_stream(deltas: list[dict[str, object]], finish: str) -> bytes:
+    """Role chunk, the deltas, the finish chunk, a usage chunk, `[DONE]`."""
+    events: list[tuple[str | None, dict[str, object] | str]] = [_openai_frame({"role": "assistant", "content": ""})]
+    events += [_openai_frame(delta) for delta in deltas]
+    events.append(_openai_frame({}, finish))
+    usage = {"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21}
+    events.append((None, {**_OPENAI_BASE, "choices": [], "usage": usage}))
+    events.append((None, "[DONE]"))
+    return _sse(events)
+
+
 def openai_sse(
     text_parts: list[str],
     tool_calls: list[tuple[str, str, list[str]]] = (),  # type: ignore[assignment]
@@ -37,27 +55,35 @@ def openai_sse(
 
     `interleaved`: the calls' deltas alternate (index 0, 1, 0, 1, …), as the format allows.
     """
-    base = {"id": "chatcmpl-wire", "object": "chat.completion.chunk", "created": 1700000000, "model": "gpt-4o"}
-
-    def frame(delta: dict[str, object], finish: str | None = None) -> tuple[None, dict[str, object]]:
-        return None, {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-
-    events: list[tuple[str | None, dict[str, object] | str]] = [frame({"role": "assistant", "content": ""})]
-    events += [frame({"content": part}) for part in text_parts]
+    deltas: list[dict[str, object]] = [{"content": part} for part in text_parts]
     per_call: list[list[dict[str, object]]] = []
     for index, (call_id, name, fragments) in enumerate(tool_calls):
         first = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
         per_call.append([first, *({"index": index, "function": {"arguments": f}} for f in fragments)])
     if interleaved:
-        deltas = [delta for row in itertools.zip_longest(*per_call) for delta in row if delta is not None]
+        calls = [delta for row in itertools.zip_longest(*per_call) for delta in row if delta is not None]
     else:
-        deltas = [delta for call in per_call for delta in call]
-    events += [frame({"tool_calls": [delta]}) for delta in deltas]
-    events.append(frame({}, "tool_calls" if tool_calls else "stop"))
-    usage = {"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21}
-    events.append((None, {**base, "choices": [], "usage": usage}))
-    events.append((None, "[DONE]"))
-    return _sse(events)
+        calls = [delta for call in per_call for delta in call]
+    deltas += [{"tool_calls": [delta]} for delta in calls]
+    return _openai_stream(deltas, "tool_calls" if tool_calls else "stop")
+
+
+def openai_custom_tool_sse(text_parts: list[str], calls: list[tuple[str, str, list[str]]]) -> bytes:
+    """Custom (free-form) tool calls, as OpenAI streams them: `type: custom`, `custom.input` fragments."""
+    deltas: list[dict[str, object]] = [{"content": part} for part in text_parts]
+    for index, (call_id, name, fragments) in enumerate(calls):
+        first = {"index": index, "id": call_id, "type": "custom", "custom": {"name": name, "input": ""}}
+        deltas.append({"tool_calls": [first]})
+        deltas += [{"tool_calls": [{"index": index, "custom": {"input": f}}]} for f in fragments]
+    return _openai_stream(deltas, "tool_calls")
+
+
+def openai_function_call_sse(text_parts: list[str], name: str, fragments: list[str]) -> bytes:
+    """The legacy `function_call` a client that sent `functions` gets (one call, no id)."""
+    deltas: list[dict[str, object]] = [{"content": part} for part in text_parts]
+    deltas.append({"function_call": {"name": name, "arguments": ""}})
+    deltas += [{"function_call": {"arguments": f}} for f in fragments]
+    return _openai_stream(deltas, "function_call")
 
 
 def anthropic_sse(
@@ -174,6 +200,22 @@ WIRE = {
             ],
             interleaved=True,
         ),
+    ),
+    "openai_custom_tool_call": (
+        "openai",
+        openai_custom_tool_sse(
+            ["Let me check."], [("call_c1", "get_weather", ["Par", "is"]), ("call_c2", "bash", ["rm -", "rf /tmp/x"])]
+        ),
+    ),
+    "openai_function_call": ("openai", openai_function_call_sse([], "bash", ['{"comm', 'and": "rm', ' -rf /tmp/x"}'])),
+    "openai_capitalised_tool": (
+        "openai",
+        openai_sse(["Running it."], [("call_B", "Bash", ['{"command":', ' "ls"}'])]),
+    ),
+    "openai_escaped_arguments": (
+        "openai",
+        # what a model may send: JSON escapes hide "rm -rf" from a search in the raw text
+        openai_sse([], [("call_e", "run", ['{"comm', 'and": "\\u0072m', ' -\\u0072f /tmp/x"}'])]),
     ),
     "anthropic_text": ("anthropic", anthropic_sse(["Hello", " from", " Claude."])),
     "anthropic_tool_calls": (

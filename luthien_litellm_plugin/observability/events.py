@@ -25,6 +25,10 @@ ROUTE_UNPOLICED = "route.unpoliced"
 """A request on a route the operator allowed without a policy (`unpoliced_routes`)."""
 DEPLOYMENT_REFUSED = "deployment.refused"
 """An attempt to call a deployment whose policy differs from the one the request ran under."""
+PROCESS_EXITED = "process.exited"
+"""A process is gone (found by the spool of a later start): its transactions still `started`
+are closed as `error`. Payload: `process`, `error`; it belongs to no transaction (`transaction_id` "")."""
+PROCESS_EXITED_ERROR = "process exited before the transaction completed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,31 +8,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from litellm.types.utils import ChatCompletionDeltaToolCall, ModelResponseStream
+from litellm.types.utils import ModelResponseStream
 
 from luthien_litellm_plugin.streaming.chunks import (
     content_of,
     delta_of,
     field_of,
     finish_reason_of,
-    tool_calls_of,
+    tool_call_deltas_of,
     usage_of,
 )
-from luthien_litellm_plugin.types import JSONObject, JSONValue
+from luthien_litellm_plugin.types import JSONObject, JSONValue, ToolCallType
 
 
 @dataclass
 class _ToolCallParts:
+    type: ToolCallType = "function"
     id: str | None = None
     name: str = ""
     argument_parts: list[str] = field(default_factory=list)
 
     def to_dict(self) -> JSONObject:
-        return {
-            "id": self.id,
-            "type": "function",
-            "function": {"name": self.name, "arguments": "".join(self.argument_parts)},
-        }
+        text = "".join(self.argument_parts)
+        if self.type == "function_call":
+            return {"name": self.name, "arguments": text}
+        if self.type == "custom":
+            return {"id": self.id, "type": "custom", "custom": {"name": self.name, "input": text}}
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": text}}
 
 
 class ResponseReconstructor:
@@ -49,6 +51,7 @@ class ResponseReconstructor:
         self._text: list[str] = []
         self._reasoning: list[str] = []
         self._tool_calls: dict[int, _ToolCallParts] = {}
+        self._function_call: _ToolCallParts | None = None
 
     def add(self, chunk: ModelResponseStream) -> None:
         self.chunk_count += 1
@@ -67,22 +70,24 @@ class ResponseReconstructor:
             reasoning = field_of(delta, "reasoning_content")
             if reasoning:
                 self._reasoning.append(reasoning)
-            for call in tool_calls_of(delta) or []:
-                if isinstance(call, ChatCompletionDeltaToolCall):
-                    self._add_tool_call(call.index, call.id, call.function.name, call.function.arguments)
+            for call in tool_call_deltas_of(delta):
+                self._add_tool_call(call.type, call.index, call.id, call.name, call.fragment)
             if finish_reason_of(choice) is not None:
                 self.finish_reason = finish_reason_of(choice)
 
-    def _add_tool_call(self, index: int, call_id: str | None, name: str | None, arguments: str | None) -> None:
-        parts = self._tool_calls.get(index)
-        if parts is None:
-            parts = self._tool_calls[index] = _ToolCallParts()
+    def _add_tool_call(
+        self, kind: ToolCallType, index: int, call_id: str | None, name: str | None, fragment: str
+    ) -> None:
+        if kind == "function_call":
+            parts = self._function_call = self._function_call or _ToolCallParts(kind)
+        else:
+            parts = self._tool_calls.get(index) or self._tool_calls.setdefault(index, _ToolCallParts(kind))
         if call_id and parts.id is None:
             parts.id = call_id
         if name and not parts.name:
             parts.name = name
-        if arguments:
-            parts.argument_parts.append(arguments)
+        if fragment:
+            parts.argument_parts.append(fragment)
 
     @property
     def text(self) -> str:
@@ -95,6 +100,8 @@ class ResponseReconstructor:
         if self._tool_calls:
             calls: list[JSONValue] = [self._tool_calls[i].to_dict() for i in sorted(self._tool_calls)]
             message["tool_calls"] = calls
+        if self._function_call is not None:
+            message["function_call"] = self._function_call.to_dict()
         return {
             "id": self._id,
             "object": "chat.completion",

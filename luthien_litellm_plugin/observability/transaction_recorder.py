@@ -11,6 +11,7 @@ from litellm.types.utils import ModelResponse, ModelResponseStream
 from luthien_litellm_plugin.errors import TerminalStatus
 from luthien_litellm_plugin.observability import events
 from luthien_litellm_plugin.observability.context import ObservabilityContext
+from luthien_litellm_plugin.observability.process import process_id
 from luthien_litellm_plugin.observability.reconstruction import ResponseReconstructor
 from luthien_litellm_plugin.streaming.egress_validator import EgressValidator
 from luthien_litellm_plugin.types import JSONObject, JSONValue, RequestMessage
@@ -104,6 +105,9 @@ class DefaultTransactionRecorder(TransactionRecorder):
     async def record_request(self, original: RequestMessage, final: RequestMessage) -> None:
         self._model = final.model
         self._is_streaming = bool((final.model_extra or {}).get("stream"))
+        original_dump = _json(original.model_dump(exclude_none=True))
+        # An unchanged request is dumped (and scrubbed) once and recorded twice.
+        final_dump = original_dump if final is original else _json(final.model_dump(exclude_none=True))
         await self.observability.emit_event(
             events.TRANSACTION_REQUEST_RECORDED,
             {
@@ -113,10 +117,11 @@ class DefaultTransactionRecorder(TransactionRecorder):
                 "policy": self.policy_name,
                 "call_id": self.call_id,
                 "api": self.api,
+                "process": process_id(),
                 "is_streaming": self._is_streaming,
                 "started_at": self._started_at,
-                "original_request": _json(original.model_dump(exclude_none=True)),
-                "final_request": _json(final.model_dump(exclude_none=True)),
+                "original_request": original_dump,
+                "final_request": final_dump,
             },
         )
         self.observability.add_span_attribute("request.model", final.model)
@@ -206,6 +211,7 @@ class DefaultTransactionRecorder(TransactionRecorder):
                 "model": self._model,
                 "policy": self.policy_name,
                 "call_id": self.call_id,
+                "process": process_id(),
                 "is_streaming": self._is_streaming,
                 "started_at": self._started_at,
                 "finished_at": time.time(),

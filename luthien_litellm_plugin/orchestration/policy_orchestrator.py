@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from functools import partial
-from typing import TypeVar
+from typing import TypeVar, cast
 
+from litellm.types.llms.openai import ResponsesAPIResponse
 from litellm.types.utils import ModelResponse, ModelResponseStream
 from opentelemetry import trace
 from opentelemetry.trace import Span
@@ -15,20 +16,29 @@ from luthien_litellm_plugin.errors import LuthienError, PolicyError, TerminalSta
 from luthien_litellm_plugin.llm.client import LLMClient
 from luthien_litellm_plugin.observability.context import ObservabilityContext
 from luthien_litellm_plugin.observability.transaction_recorder import TransactionRecorder
-from luthien_litellm_plugin.orchestration import anthropic_message
+from luthien_litellm_plugin.orchestration import anthropic_message, responses_object
 from luthien_litellm_plugin.orchestration.policy_stream import OutputEgress, PolicyStream
 from luthien_litellm_plugin.orchestration.transaction import Transaction
 from luthien_litellm_plugin.policies.policy import Policy, PolicyContext
-from luthien_litellm_plugin.streaming.anthropic_egress import AnthropicEgress
+from luthien_litellm_plugin.streaming.anthropic_egress import ANTHROPIC_PING, AnthropicEgress
 from luthien_litellm_plugin.streaming.anthropic_ingress import AnthropicIngress, AnthropicWire
 from luthien_litellm_plugin.streaming.anthropic_validator import AnthropicStreamValidator
 from luthien_litellm_plugin.streaming.egress import EgressStream
+from luthien_litellm_plugin.streaming.error_types import anthropic_error_event
 from luthien_litellm_plugin.streaming.holds import Holds
 from luthien_litellm_plugin.streaming.release import Release
-from luthien_litellm_plugin.streaming.runtime import ClientError, IdleDeadline, serve_batches, serve_chunks
+from luthien_litellm_plugin.streaming.responses_egress import ResponsesEgress
+from luthien_litellm_plugin.streaming.responses_ingress import ResponsesIngress, ResponsesWire
+from luthien_litellm_plugin.streaming.responses_validator import ResponsesStreamValidator
+from luthien_litellm_plugin.streaming.runtime import (
+    ClientError,
+    IdleDeadline,
+    StreamProcessor,
+    serve_batches,
+    serve_chunks,
+)
 from luthien_litellm_plugin.streaming.streaming_chunk_assembler import StreamingChunkAssembler
 from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
-from luthien_litellm_plugin.streaming.wire_errors import anthropic_error_event, anthropic_ping
 from luthien_litellm_plugin.types import JSONObject, RequestMessage, ToolCall
 
 Chunk = ModelResponseStream
@@ -39,6 +49,12 @@ DEFAULT_IDLE_TIMEOUT_SECONDS = 30.0
 
 def _as_is(error: Exception) -> Exception:
     return error
+
+
+def _with_egress(
+    error_event: Callable[[Exception, ResponsesEgress], object], egress: ResponsesEgress, error: Exception
+) -> object:
+    return error_event(error, egress)
 
 
 class PolicyOrchestrator:
@@ -138,7 +154,7 @@ class PolicyOrchestrator:
         *,
         error_frame: Callable[[Exception], bytes] = anthropic_error_event,
         client_error: ClientError = _as_is,
-        keepalive: Callable[[], bytes] | None = anthropic_ping,
+        keepalive: Callable[[], bytes] | None = lambda: ANTHROPIC_PING,
     ) -> AsyncGenerator[bytes, None]:
         """Run an Anthropic Messages SSE stream (bytes cut anywhere) through the policy.
 
@@ -165,6 +181,36 @@ class PolicyOrchestrator:
             keepalive=keepalive,
         )
 
+    def stream_responses_response(
+        self,
+        upstream: AsyncIterator[object],
+        transaction_id: str,
+        span: Span,
+        request: RequestMessage | None = None,
+        *,
+        error_event: Callable[[Exception, ResponsesEgress], object] | None = None,
+    ) -> AsyncGenerator[object, None]:
+        """Run an OpenAI Responses event stream (LiteLLM's event objects) through the policy.
+
+        Upstream events the policy forwards unchanged go out as those very objects. A failure
+        is raised, or ends the stream with `error_event(error, egress)` (which may raise instead).
+        """
+        transaction = self.transaction(transaction_id, span)
+        recorder = transaction.recorder
+        wire = ResponsesWire()
+        validator = ResponsesStreamValidator()
+        recorder.check_served_stream_with(validator)
+        egress = ResponsesEgress(recorder.add_egress_chunk, wire, validator)
+        deadline = IdleDeadline(self.stream_idle_timeout_seconds)
+        stream = self._policy_stream(transaction, request, egress, deadline)
+        return serve_chunks(
+            ResponsesIngress(wire).chunks(upstream),
+            cast(StreamProcessor[object], stream),  # its items are events; the error item may be bytes
+            deadline=deadline,
+            finish=partial(self._finish_stream, transaction_id),
+            error_item=None if error_event is None else partial(_with_egress, error_event, egress),
+        )
+
     async def apply_full_response(
         self, response: ModelResponse, transaction_id: str, span: Span, request: RequestMessage | None = None
     ) -> ModelResponse:
@@ -187,6 +233,14 @@ class PolicyOrchestrator:
         original = anthropic_message.to_model_response(message)
         final = await self.apply_full_response(original, transaction_id, span, request)
         return anthropic_message.apply_changes(message, original, final)
+
+    async def apply_responses_response(
+        self, response: ResponsesAPIResponse, transaction_id: str, span: Span, request: RequestMessage | None = None
+    ) -> ResponsesAPIResponse:
+        """Pass a complete OpenAI Responses object through the policy; unchanged → `response` itself."""
+        original = responses_object.to_model_response(response)
+        final = await self.apply_full_response(original, transaction_id, span, request)
+        return responses_object.apply_changes(response, original, final)
 
     async def check_tool_call(
         self, tool_call: ToolCall, request: RequestMessage, transaction_id: str, span: Span

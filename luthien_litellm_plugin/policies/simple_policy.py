@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from litellm.types.utils import (
+    ChatCompletionCustomToolCallPayload,
     ChatCompletionMessageCustomToolCall,
     ChatCompletionMessageToolCall,
     Choices,
     Function,
+    FunctionCall,
     ModelResponse,
 )
 
@@ -94,29 +96,43 @@ class SimplePolicy(Policy):
             text = await self.on_response_content(text, request)
         kept: list[ChatCompletionMessageToolCall | ChatCompletionMessageCustomToolCall] = []
         for call in message.tool_calls or []:
-            if not isinstance(call, ChatCompletionMessageToolCall):
-                kept.append(call)
-                continue
             original = _tool_call_of(call)
             decision = await self.on_response_tool_call(original, request)
             if isinstance(decision, ToolCall):
                 kept.append(call if decision == original else _message_tool_call(decision))
             elif decision:
                 text += decision
+        legacy = message.function_call
+        kept_legacy: FunctionCall | None = None
+        if legacy is not None:
+            original = ToolCall(id="", name=legacy.name or "", arguments=legacy.arguments or "", type="function_call")
+            decision = await self.on_response_tool_call(original, request)
+            if isinstance(decision, ToolCall):
+                kept_legacy = legacy if decision == original else FunctionCall(**_function_of(decision))
+            elif decision:
+                text += decision
         message.content = text or None
         had_tool_calls = bool(message.tool_calls)
         message.tool_calls = kept or None
-        if had_tool_calls and not kept and choice.finish_reason == "tool_calls":
+        message.function_call = kept_legacy
+        if (had_tool_calls and not kept and choice.finish_reason == "tool_calls") or (
+            legacy is not None and kept_legacy is None and choice.finish_reason == "function_call"
+        ):
             choice.finish_reason = "stop"
 
 
-def _tool_call_of(call: ChatCompletionMessageToolCall) -> ToolCall:
+def _tool_call_of(call: ChatCompletionMessageToolCall | ChatCompletionMessageCustomToolCall) -> ToolCall:
+    if isinstance(call, ChatCompletionMessageCustomToolCall):
+        return ToolCall(id=call.id, name=call.custom.name, arguments=call.custom.input, type="custom")
     return ToolCall(id=call.id or "", name=call.function.name or "", arguments=call.function.arguments or "")
 
 
-def _message_tool_call(tool_call: ToolCall) -> ChatCompletionMessageToolCall:
-    return ChatCompletionMessageToolCall(
-        id=tool_call.id,
-        type="function",
-        function=Function(name=tool_call.name, arguments=tool_call.arguments),
-    )
+def _function_of(tool_call: ToolCall) -> dict[str, str]:
+    return {"name": tool_call.name, "arguments": tool_call.arguments}
+
+
+def _message_tool_call(tool_call: ToolCall) -> ChatCompletionMessageToolCall | ChatCompletionMessageCustomToolCall:
+    if tool_call.type == "custom":
+        payload = ChatCompletionCustomToolCallPayload(name=tool_call.name, input=tool_call.arguments)
+        return ChatCompletionMessageCustomToolCall(id=tool_call.id, custom=payload)
+    return ChatCompletionMessageToolCall(id=tool_call.id, type="function", function=Function(**_function_of(tool_call)))

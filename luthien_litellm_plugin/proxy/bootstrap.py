@@ -7,10 +7,12 @@ import atexit
 import contextlib
 import logging
 import os
+from collections.abc import Mapping
 
 import litellm
 
 from luthien_litellm_plugin.observability.events import EventSink, FanOutEventSink
+from luthien_litellm_plugin.proxy.litellm_contract import check_litellm_contract
 from luthien_litellm_plugin.proxy.litellm_workarounds import avoid_gc_contextvar_crash
 from luthien_litellm_plugin.proxy.model_policies import (
     check_fallbacks,
@@ -20,10 +22,11 @@ from luthien_litellm_plugin.proxy.model_policies import (
 )
 from luthien_litellm_plugin.proxy.plugin import LuthienCallback
 from luthien_litellm_plugin.proxy.route_guards import install_route_guards
-from luthien_litellm_plugin.proxy.settings import LuthienSettings, load_plugin_config
+from luthien_litellm_plugin.proxy.settings import LuthienSettings, PluginConfig, load_plugin_config
 from luthien_litellm_plugin.storage.jsonl import JsonLinesEventSink
 from luthien_litellm_plugin.storage.pipeline import build_recording_pipeline
 from luthien_litellm_plugin.storage.settings import StorageSettings
+from luthien_litellm_plugin.viewer.mount import mount_in_proxy
 
 logger = logging.getLogger("luthien_litellm_plugin")
 
@@ -51,21 +54,33 @@ def recording_sink(settings: LuthienSettings) -> EventSink:
     return FanOutEventSink([pipeline, JsonLinesEventSink(path)]) if path else pipeline
 
 
+def validated_config(luthien: object, file_config: Mapping[str, object]) -> tuple[PluginConfig, dict[str, str]]:
+    """`callback_settings.luthien` and the rest of litellm_config.yaml, checked as the proxy checks
+    them at start (also by `luthien check-config`): the plugin's settings and policies, each model
+    group's policy, fallbacks. Raises `ConfigError` naming the YAML key."""
+    config = load_plugin_config(luthien)
+    default = config.settings.default_policy
+    policies = model_policies(model_list_of(file_config), set(config.policies), default)
+    check_fallbacks(file_config, lambda group: policies.get(group, default), config.same_policy)
+    return config, policies
+
+
 def build_callback(sink: EventSink | None = None) -> LuthienCallback:
-    """The plugin for the running proxy. Raises `ConfigError` (naming the YAML key) when the
-    configuration is invalid, which makes the proxy refuse to start."""
+    """The plugin for the running proxy. Raises `ConfigError`, which makes the proxy refuse to
+    start, when the configuration is invalid (naming the YAML key) or the installed LiteLLM would
+    not call the plugin's hooks as it relies on (naming the LiteLLM version)."""
     avoid_gc_contextvar_crash()
     settings = getattr(litellm, "callback_settings", None) or {}
-    config = load_plugin_config(settings.get("luthien") if isinstance(settings, dict) else None)
     path = _config_file_path()
     file_config = load_config_file(path) if path else {}
-    policies = model_policies(model_list_of(file_config), set(config.policies), config.settings.default_policy)
-    default = config.settings.default_policy
-    check_fallbacks(file_config, lambda group: policies.get(group, default), config.same_policy)
-    logger.info("luthien: policies per model group: %s (default %s)", policies, default)
+    config, policies = validated_config(settings.get("luthien") if isinstance(settings, dict) else None, file_config)
+    logger.info("luthien: policies per model group: %s (default %s)", policies, config.settings.default_policy)
     callback = LuthienCallback(config, policies, sink if sink is not None else recording_sink(config.settings))
+    check_litellm_contract(callback)
     if path:  # inside the proxy: guard the routes that reach a provider without calling a hook
         guard_hookless_routes(callback)
+    if config.settings.viewer:
+        mount_in_proxy(config.settings, policies)
     return callback
 
 

@@ -19,6 +19,7 @@ COVERED_APIS: Mapping[str, Api] = {
     "acompletion": "chat",
     "completion": "chat",
     "anthropic_messages": "messages",
+    "aresponses": "responses",
 }
 """Call types whose requests and responses run through the policy engine, by client API."""
 

@@ -15,6 +15,7 @@ from typing import NoReturn, TypeVar, cast
 
 from litellm.integrations.custom_logger import CustomLogger
 from litellm.proxy._types import UserAPIKeyAuth
+from litellm.types.llms.openai import ResponsesAPIResponse
 from litellm.types.utils import ModelResponse, ModelResponseStream
 from opentelemetry import trace
 from opentelemetry.trace import Span
@@ -29,7 +30,14 @@ from luthien_litellm_plugin.orchestration.transaction import Transaction
 from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
 from luthien_litellm_plugin.proxy import binding, blocked_requests, request_data
 from luthien_litellm_plugin.proxy.binding import Binding, RoutedDeployment
-from luthien_litellm_plugin.proxy.client_errors import http_error, stream_error
+from luthien_litellm_plugin.proxy.client_errors import (
+    anthropic_error_event,
+    http_error,
+    invalid_request_error,
+    responses_error_frame,
+    responses_failure,
+    stream_error,
+)
 from luthien_litellm_plugin.proxy.coverage import (
     COMMA_LIST_CALL_TYPES,
     COVERED_APIS,
@@ -40,6 +48,7 @@ from luthien_litellm_plugin.proxy.coverage import (
 )
 from luthien_litellm_plugin.proxy.deployment_policies import DeploymentPolicies
 from luthien_litellm_plugin.proxy.settings import PluginConfig
+from luthien_litellm_plugin.streaming.responses_egress import ResponsesEgress
 from luthien_litellm_plugin.types import JSONObject, RequestMessage, ToolCall
 
 PASSTHROUGH = "passthrough"
@@ -56,7 +65,7 @@ _tracer = trace.get_tracer("luthien_litellm_plugin")
 class LuthienCallback(CustomLogger):
     """Runs the policy of the serving deployment over every route that reaches a model, or refuses.
 
-    Covered routes (`/chat/completions`, `/v1/messages`) run through the policy engine. Every
+    Covered routes (`/chat/completions`, `/v1/messages`, `/v1/responses`) run through the policy engine. Every
     other route is refused unless the policy that would apply is a passthrough, or the operator
     allowed it (`unpoliced_routes`). Each router attempt is checked against the deployment it is
     about to call: a deployment of another policy is never called for the request.
@@ -76,6 +85,17 @@ class LuthienCallback(CustomLogger):
         self.deployments = DeploymentPolicies(model_policies, settings.default_policy, config.policies)
         self.unpoliced_routes = UnpolicedRoutes(settings.unpoliced_routes)
         self._policies_in_use = frozenset({*model_policies.values(), settings.default_policy})
+
+    @property
+    def open_spans(self) -> int:
+        """Transaction spans started and not yet ended (per-request state: 0 when idle). Each span
+        belongs to an open transaction and ends with it."""
+        return self.open_transactions
+
+    @property
+    def open_transactions(self) -> int:
+        """Transactions opened and not yet recorded with a terminal status (0 when idle)."""
+        return sum(orchestrator.open_transactions for orchestrator in self.orchestrators.values())
 
     def policy_for(self, model: str) -> str:
         """The policy of a model group (by its configured name)."""
@@ -101,20 +121,29 @@ class LuthienCallback(CustomLogger):
         if api is None:
             await self.admit_uncovered(data, call_type)
             return data
+        if api == "responses" and request_data.is_cursor_route(data):
+            api = "cursor"
+        try:  # before anything is opened: a malformed request leaves nothing behind
+            original = request_data.client_request(data, api)
+        except request_data.MalformedRequest as error:
+            raise invalid_request_error(error) from error
         policy = await self._request_policy(data, call_type, api)
         transaction_id = uuid.uuid4().hex
         request_data.mark(data, transaction_id, policy, api)
         span = self._open_span(transaction_id, policy, api)
-        original = request_data.client_request(data)
         orchestrator = self.orchestrators[policy]
-        self._describe(orchestrator, transaction_id, span, data, api)
         try:
+            self._describe(orchestrator, transaction_id, span, data, api)
             final = await orchestrator.process_request(original, transaction_id, span)
         except PolicyBlockedError as error:
             raise blocked_requests.answer(error, data, api, self.config.settings.blocked_request_response) from error
         except LuthienError as error:
             raise http_error(error, api) from error
-        request_data.apply_request(data, original, final)
+        except BaseException as error:  # never half-open: whatever happened is the transaction's end
+            status: TerminalStatus = "cancelled" if isinstance(error, asyncio.CancelledError) else "error"
+            await asyncio.shield(orchestrator.finish(transaction_id, status, f"{type(error).__name__}: {error}"))
+            raise
+        request_data.apply_request(data, original, final, api)
         binding.bind(Binding(transaction_id, policy))
         return data
 
@@ -297,14 +326,15 @@ class LuthienCallback(CustomLogger):
 
     # ----- responses -----
 
-    # LiteLLM annotates items as ModelResponseStream; on /v1/messages they are SSE bytes. Not a
-    # generator itself: it returns the engine's stream, so a chunk crosses no extra generator.
+    # LiteLLM annotates items as ModelResponseStream; on /v1/messages they are SSE bytes, on
+    # /v1/responses LiteLLM's Responses event objects. Not a generator itself: it returns the
+    # engine's stream, so a chunk crosses no extra generator.
     def async_post_call_streaming_iterator_hook(  # type: ignore[override]
         self,
         user_api_key_dict: UserAPIKeyAuth,
-        response: AsyncIterator[ModelResponseStream | bytes],
+        response: AsyncIterator[object],
         request_data: dict,
-    ) -> AsyncIterator[ModelResponseStream | bytes]:
+    ) -> AsyncIterator[object]:
         try:
             found = self._open_transaction(request_data)
         except LuthienError as error:
@@ -313,12 +343,21 @@ class LuthienCallback(CustomLogger):
             return blocked_requests.as_anthropic_events(response)
         transaction_id, orchestrator, api = found
         span = orchestrator.span_of(transaction_id)
+        # What LiteLLM hands the hook depends on the endpoint: SSE bytes on /v1/messages, event
+        # objects on /v1/responses (each ingress rejects anything else), ModelResponseStream on chat
+        # and on the Cursor route.
         if api == "unpoliced":
             return _finished_when_done(response, orchestrator, transaction_id)
+        if api == "responses":
+            return orchestrator.stream_responses_response(
+                response, transaction_id, span, error_event=_responses_error_event
+            )
         client_error = partial(stream_error, api=api)
         if api == "messages":
             reads = cast(AsyncIterator[bytes], response)
-            return orchestrator.stream_anthropic_response(reads, transaction_id, span, client_error=client_error)
+            return orchestrator.stream_anthropic_response(
+                reads, transaction_id, span, error_frame=anthropic_error_event, client_error=client_error
+            )
         chunks = cast(AsyncIterator[ModelResponseStream], response)
         return orchestrator.stream_response(chunks, transaction_id, span, client_error=client_error)
 
@@ -341,6 +380,8 @@ class LuthienCallback(CustomLogger):
                 return await orchestrator.apply_full_response(response, transaction_id, span)
             if isinstance(response, dict) and response.get("type") == "message":
                 return await orchestrator.apply_anthropic_message(response, transaction_id, span)
+            if isinstance(response, ResponsesAPIResponse):
+                return await orchestrator.apply_responses_response(response, transaction_id, span)
             unexpected = RouteRefusedError(f"Refused by luthien: unexpected response type {type(response).__name__}")
             await orchestrator.finish(transaction_id, "error", unexpected.message)
             raise unexpected  # never serve a response the policy did not see
@@ -402,10 +443,21 @@ class LuthienCallback(CustomLogger):
         return _tracer.start_span("luthien.transaction", attributes={"luthien.policy": policy, "luthien.api": api})
 
 
-async def _failed(error: Exception) -> AsyncGenerator[ModelResponseStream | bytes, None]:
+async def _failed(error: Exception) -> AsyncGenerator[object, None]:
     """A stream that fails before its first item (the client gets a real HTTP error)."""
     raise error
     yield  # an async generator: LiteLLM iterates what the hook returns
+
+
+def _responses_error_event(error: Exception, egress: ResponsesEgress) -> object:
+    """How a failing Responses stream ends: a `response.failed` event once it started; before, an
+    error frame, which LiteLLM turns into a real HTTP error (an exception raised here would
+    reach the client as a 200 stream). After `response.completed` nothing may follow."""
+    if egress.finished:
+        raise error
+    if egress.started:
+        return egress.failed(*responses_failure(error))
+    return responses_error_frame(error)
 
 
 async def _finished_when_done(

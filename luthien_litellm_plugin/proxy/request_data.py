@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 from luthien_litellm_plugin.types import RequestMessage
 
-Api = Literal["chat", "messages", "unpoliced"]
-"""How a request's responses are handled: chat chunks, Anthropic SSE, or passed untouched (a
-route an operator allowed without a policy)."""
+Api = Literal["chat", "messages", "responses", "cursor", "unpoliced"]
+"""How a request's responses are handled: chat chunks, Anthropic SSE, OpenAI Responses events, or
+passed untouched (a route an operator allowed without a policy). `cursor`: LiteLLM's Cursor route
+(`/cursor/chat/completions`), Responses-shaped requests answered in chat-completions format."""
+CURSOR_ROUTE = "/cursor/chat/completions"
 METADATA_KEYS = ("metadata", "litellm_metadata")
 TRANSACTION_KEY = "luthien_transaction_id"
 API_KEY = "luthien_api"
@@ -17,25 +20,69 @@ POLICY_KEY = "luthien_policy"
 _INTERNAL_BODY_KEYS = frozenset({"metadata", "litellm_metadata", "litellm_call_id", "secret_fields"})
 
 
-def client_request(data: dict[str, object]) -> RequestMessage:
-    """The request as the client sent it (from `proxy_server_request.body`), with the routed model."""
+class MalformedRequest(ValueError):
+    """The request has no policeable shape (a missing or mistyped `model` / `messages`)."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+        self.message = message
+
+
+def client_request(data: dict[str, object], api: Api = "chat") -> RequestMessage:
+    """The request as the client sent it (from `proxy_server_request.body`), with the routed model.
+    A Responses request's `input` becomes `messages` (a string input: one user message).
+
+    Raises `MalformedRequest` when `messages` is not a list of objects or `model` not a string
+    (an empty, unparsable or invalid-UTF-8 body reaches here as `{}`). Only that shape is checked:
+    the body came from a JSON parser, so its values are JSON at any depth; walking them to check
+    again would refuse deep documents LiteLLM itself serves.
+    """
     server_request = data.get("proxy_server_request")
     body = server_request.get("body") if isinstance(server_request, dict) else None
-    fields: dict[str, object] = {key: value for key, value in (body or {}).items() if key not in _INTERNAL_BODY_KEYS}
+    fields: dict[str, object] = {
+        key: value for key, value in (body if isinstance(body, dict) else {}).items() if key not in _INTERNAL_BODY_KEYS
+    }
     fields.setdefault("model", data.get("model"))
+    if api in ("responses", "cursor"):
+        fields["messages"] = _input_messages(fields.pop("input", data.get("input")))
     fields.setdefault("messages", data.get("messages"))
-    return RequestMessage.model_validate(fields)
+    messages, model = fields["messages"], fields["model"]
+    if messages is None:
+        raise MalformedRequest("messages", "Missing required parameter: 'messages'.")
+    if not isinstance(messages, list) or not all(isinstance(message, dict) for message in messages):
+        raise MalformedRequest("messages", "'messages' must be a list of message objects.")
+    if model is None:
+        raise MalformedRequest("model", "Missing required parameter: 'model'.")
+    if not isinstance(model, str):
+        raise MalformedRequest("model", "'model' must be a string.")
+    return RequestMessage.model_construct(**fields)  # type: ignore[arg-type]
 
 
-def apply_request(data: dict[str, object], original: RequestMessage, final: RequestMessage) -> None:
+def is_cursor_route(data: dict[str, object]) -> bool:
+    """Whether the request came through LiteLLM's Cursor route (its Responses-shaped requests reach the
+    hooks as `aresponses`, but their streams as chat-completions chunks)."""
+    server_request = data.get("proxy_server_request")
+    url = server_request.get("url") if isinstance(server_request, dict) else None
+    return isinstance(url, str) and urlsplit(url).path.endswith(CURSOR_ROUTE)
+
+
+def _input_messages(value: object) -> list[object]:
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    return list(value) if isinstance(value, list) else []
+
+
+def apply_request(data: dict[str, object], original: RequestMessage, final: RequestMessage, api: Api = "chat") -> None:
     """Write into `data` (in place: LiteLLM sends `data` upstream) what the policy changed."""
     before = original.model_dump(exclude_none=True)
     after = final.model_dump(exclude_none=True)
+    rename = {"messages": "input"} if api in ("responses", "cursor") else {}
     for key, value in after.items():
         if before.get(key) != value:
-            data[key] = value
+            data[rename.get(key, key)] = value
     for key in before.keys() - after.keys():
-        data.pop(key, None)
+        data.pop(rename.get(key, key), None)
 
 
 @dataclass(frozen=True)
@@ -64,7 +111,7 @@ def mark(data: dict[str, object], transaction_id: str, policy: str, api: Api = "
     upstream). Always overwrites, and clears our keys from the other dict.
     """
     clear_marks(data)
-    newer_route = api == "messages" or isinstance(data.get("litellm_metadata"), dict)
+    newer_route = api in ("messages", "responses") or isinstance(data.get("litellm_metadata"), dict)
     metadata_key = "litellm_metadata" if newer_route else "metadata"
     metadata = data.get(metadata_key)
     if not isinstance(metadata, dict):
@@ -88,8 +135,6 @@ def marks(data: dict[str, object]) -> Marks | None:
 
 
 def _api(value: object) -> Api:
-    if value == "messages":
-        return "messages"
-    if value == "unpoliced":
-        return "unpoliced"
+    if value in ("messages", "responses", "cursor", "unpoliced"):
+        return value
     return "chat"

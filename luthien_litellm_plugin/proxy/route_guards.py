@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import Message, Receive, Scope, Send
 
-from luthien_litellm_plugin.streaming.wire_errors import POLICY_BLOCKED
+from luthien_litellm_plugin.proxy.client_errors import POLICY_BLOCKED
 
 ErrorFormat = Literal["openai", "anthropic", "gemini"]
 COUNT_TOKENS_CALL_TYPE = "count_tokens"

@@ -18,7 +18,8 @@ ENV_PREFIX = "os.environ/"
 
 
 class ConfigError(ValueError):
-    """The plugin's configuration is invalid; the message names the YAML key."""
+    """The plugin cannot start: its configuration is invalid (the message names the YAML key), or
+    the installed LiteLLM would not call it as it relies on (the message names the version)."""
 
 
 class PolicySpec(BaseModel):
@@ -57,6 +58,8 @@ class LuthienSettings(BaseModel):
     blocked_request_response: Literal["error", "message"] = "error"
     """A request a policy blocks: `error` (HTTP 400 `policy_blocked`) or `message` (200, an assistant
     message explaining the block)."""
+    viewer: bool = True
+    """Serve the transaction viewer at `/luthien/` in the proxy (master key only)."""
 
 
 @dataclass(frozen=True)

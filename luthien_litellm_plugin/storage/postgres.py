@@ -48,6 +48,7 @@ class PostgresStore:
         self._migrated = False
         self._events_sql = rows.events_unnest_sql(f"{schema}.events")
         self._transactions = f"{schema}.transactions"
+        self._close_started_sql = rows.postgres_close_started_sql(self._transactions, f"{schema}.events")
 
     async def open(self) -> None:
         if self._connection is not None and not self._connection.is_closed():
@@ -75,6 +76,11 @@ class PostgresStore:
                 await connection.execute(self._events_sql, *event_columns)
                 for upsert, values in upserts.items():
                     await connection.executemany(rows.upsert_sql(upsert, "postgres", self._transactions), values)
+                for process, error, at in rows.exited_processes(events):
+                    status = await connection.execute(self._close_started_sql, process, error, at)
+                    closed = int(status.rsplit(" ", 1)[-1])  # "INSERT 0 <n>": one completion event per closed row
+                    if closed:
+                        logger.warning("luthien postgres: closed %d transactions left open by %s", closed, process)
         except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, ClientDataError) as error:
             # invalid content (server side: SQLSTATE classes 22 and 23; client side: a value
             # asyncpg cannot encode): retrying the same batch can never succeed

@@ -37,7 +37,7 @@ class Upsert:
         return (*self.replace, *self.keep)
 
 
-IDENTITY = ("call_id", "model", "policy", "is_streaming", "started_at")
+IDENTITY = ("call_id", "model", "policy", "process", "api", "is_streaming", "started_at")
 _COLUMN_ORDER = (
     *IDENTITY,
     "status",
@@ -91,6 +91,53 @@ def upsert_sql(upsert: Upsert, dialect: Dialect, table: str) -> str:
     return (
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}) "
         f"ON CONFLICT (transaction_id) DO UPDATE SET {', '.join(assignments)}"
+    )
+
+
+def exited_processes(batch: Sequence[RecordedEvent]) -> list[tuple[str, str, float]]:
+    """(process, error, time) of each `process.exited` event in the batch."""
+    exited = []
+    for event in batch:
+        if event.event_type == events.PROCESS_EXITED:
+            process, error = event.payload.get("process"), event.payload.get("error")
+            if isinstance(process, str):
+                exited.append((process, str(error or events.PROCESS_EXITED_ERROR), event.created_at))
+    return exited
+
+
+# Closing what a dead process left open. Only rows still `started` change, so running it twice, or
+# from two workers at once, closes each transaction once; the `transaction.completed` event written
+# for each has an id derived from the transaction's, so a retried batch cannot write it twice.
+
+
+def sqlite_close_started_sql(transactions: str, events_table: str) -> tuple[str, str]:
+    """(close the process's `started` rows, returning their ids; write one's completion event).
+    Parameters: ?1 process / transaction id, ?2 error, ?3 finished_at (epoch seconds) / process, ?4 time."""
+    close = (
+        f"UPDATE {transactions} SET status = 'error', error = ?2, finished_at = ?3 "
+        "WHERE process = ?1 AND status = 'started' RETURNING transaction_id"
+    )
+    completion = (
+        f"INSERT INTO {events_table} (event_id, transaction_id, sequence, event_type, payload, created_at) "
+        f"SELECT ?1 || ':process-exited', ?1, COALESCE(MAX(sequence) + 1, 0), '{events.TRANSACTION_COMPLETED}', "
+        "json_object('status', 'error', 'error', ?2, 'process', ?3, 'finished_at', ?4), ?4 "
+        f"FROM {events_table} WHERE transaction_id = ?1 ON CONFLICT (event_id) DO NOTHING"
+    )
+    return close, completion
+
+
+def postgres_close_started_sql(transactions: str, events_table: str) -> str:
+    """Both steps in one statement: $1 process, $2 error, $3 finished_at (epoch seconds)."""
+    next_sequence = f"(SELECT MAX(e.sequence) + 1 FROM {events_table} e WHERE e.transaction_id = closed.transaction_id)"
+    return (
+        f"WITH closed AS (UPDATE {transactions} SET status = 'error', error = $2, finished_at = to_timestamp($3) "
+        "WHERE process = $1 AND status = 'started' RETURNING transaction_id) "
+        f"INSERT INTO {events_table} (event_id, transaction_id, sequence, event_type, payload, created_at) "
+        "SELECT closed.transaction_id || ':process-exited', closed.transaction_id, "
+        f"COALESCE({next_sequence}, 0), "
+        f"'{events.TRANSACTION_COMPLETED}', "
+        "jsonb_build_object('status', 'error', 'error', $2::text, 'process', $1::text, 'finished_at', $3::float8), "
+        "to_timestamp($3) FROM closed ON CONFLICT (event_id) DO NOTHING"
     )
 
 

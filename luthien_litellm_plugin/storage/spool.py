@@ -9,7 +9,11 @@ sink took it.
 Every process owns its own `<instance>` directory, held with an exclusive `flock` for its life,
 so workers sharing a `spool_dir` never touch each other's files. At start a spool adopts the
 directories of processes that are gone (their lock is free): that is how a restart replays what
-the previous process left behind. Methods do blocking file I/O; the writer runs them in a thread.
+the previous process left behind. The directory names its process (`process`, the identity its
+transactions are recorded with); after the adopted segments comes one more, a `process.exited`
+event for that process, so its sink closes what the dead process left `started` — after its
+last events, and durably even while the sink is down. Methods do blocking file I/O; the writer
+runs them in a thread.
 """
 
 from __future__ import annotations
@@ -24,13 +28,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from luthien_litellm_plugin.observability.events import RecordedEvent
+from luthien_litellm_plugin.observability.events import PROCESS_EXITED, PROCESS_EXITED_ERROR, RecordedEvent
+from luthien_litellm_plugin.observability.process import process_id
+from luthien_litellm_plugin.types import JSONObject
 
 logger = logging.getLogger("luthien_litellm_plugin.storage")
 
 SEGMENT_SUFFIX = ".jsonl"
 TMP_SUFFIX = ".tmp"
 LOCK_FILE = ".lock"
+PROCESS_FILE = "process"
+"""Holds the identity of the process owning the directory."""
+NEW_PREFIX = ".new-"
+"""A directory being created (not yet locked): never adopted."""
 REJECTED_FILE = "rejected.jsonl"
 
 
@@ -80,14 +90,27 @@ def decode(data: bytes) -> tuple[list[RecordedEvent], int]:
     return events, unreadable
 
 
-class Spool:
-    """The spool of one sink in this process. Thread-safe; opened lazily by any operation."""
+def process_exited(process: str) -> RecordedEvent:
+    """The event a spool leaves for its sink when it finds `process` gone (its id is derived from the
+    process's, so the event is written once however many times it is found)."""
+    payload: JSONObject = {"process": process, "error": PROCESS_EXITED_ERROR}
+    return RecordedEvent("", PROCESS_EXITED, payload, event_id=f"process-exited:{process}")
 
-    def __init__(self, directory: str | Path, name: str) -> None:
+
+class Spool:
+    """The spool of one sink in this process. Thread-safe; opened lazily by any operation.
+
+    `process` is the identity of the process the spool belongs to (default: this process's).
+    """
+
+    def __init__(self, directory: str | Path, name: str, *, process: str | None = None) -> None:
         self.name = name
         self.root = Path(directory) / name
+        self.process = process if process is not None else process_id()
         self.instance = f"{os.getpid()}-{os.urandom(4).hex()}"
         self.path = self.root / self.instance
+        self.exited: list[str] = []
+        """Processes found gone by this spool (a `process.exited` event was spooled for each)."""
         self._mutex = threading.RLock()
         self._lock_fd: int | None = None
         self._segments: dict[int, Segment] = {}
@@ -104,15 +127,27 @@ class Spool:
                 return
             if self._closed:  # reopened after close (events submitted after shutdown)
                 self._closed = False
-            self.path.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            self._lock_fd = fd
+            self._lock_fd = self._create_locked() if not self.path.exists() else self._lock(self.path)
             for path in sorted(self.path.iterdir()):
                 segment = Segment.parse(path)
                 if segment is not None:
                     self._index(segment)
             self._adopt_orphans()
+
+    def _create_locked(self) -> int:
+        """Create this process's directory already locked and named: it is built under a name other
+        starts ignore, then renamed, so no start can take it for an orphan in between."""
+        building = self.root / f"{NEW_PREFIX}{self.instance}"
+        building.mkdir(parents=True)
+        fd = self._lock(building)
+        building.rename(self.path)
+        return fd
+
+    def _lock(self, directory: Path) -> int:
+        fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _write_durably(directory / PROCESS_FILE, self.process.encode())
+        return fd
 
     def close(self) -> None:
         """Release the lock; remove this process's directory when nothing is left in it."""
@@ -122,7 +157,7 @@ class Spool:
             if fd is None:
                 return
             if not self._segments:
-                for leftover in (self.path / LOCK_FILE, *self.path.glob(f"*{TMP_SUFFIX}")):
+                for leftover in (self.path / LOCK_FILE, self.path / PROCESS_FILE, *self.path.glob(f"*{TMP_SUFFIX}")):
                     leftover.unlink(missing_ok=True)
                 with contextlib.suppress(OSError):  # something else is in it: the next start adopts it
                     self.path.rmdir()
@@ -197,23 +232,18 @@ class Spool:
 
     def _adopt_orphans(self) -> None:
         """Move the segments of every instance directory whose process is gone into ours, after
-        our own, oldest orphan first."""
+        our own, oldest orphan first; then note each gone process (`process_exited`)."""
         orphans: list[tuple[float, Path, int, list[Path]]] = []
         for other in sorted(self.root.iterdir()):
-            if other == self.path or not other.is_dir():
+            if other == self.path or not other.is_dir() or other.name.startswith(NEW_PREFIX):
                 continue
-            try:
-                fd = os.open(other / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError:  # removed meanwhile by another adopter
+            claimed = self._claim(other)
+            if claimed is None:
                 continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:  # its process is alive
-                os.close(fd)
-                continue
-            files = sorted(p for p in other.iterdir() if p.name != LOCK_FILE)
+            directory, fd = claimed
+            files = sorted(p for p in directory.iterdir() if p.name != LOCK_FILE)
             oldest = min((p.stat().st_mtime for p in files), default=0.0)
-            orphans.append((oldest, other, fd, files))
+            orphans.append((oldest, directory, fd, files))
         for _, directory, fd, files in sorted(orphans, key=lambda orphan: orphan[0]):
             try:
                 self._adopt(directory, files)
@@ -225,7 +255,28 @@ class Spool:
                 except OSError as error:
                     logger.warning("luthien spool %s: could not remove %s: %s", self.name, directory, error)
 
+    def _claim(self, other: Path) -> tuple[Path, int] | None:
+        """Take the directory of a process that is gone: lock it, then move it out of every other
+        adopter's sight (a rename is atomic), so exactly one start adopts it. None: alive, or
+        taken by another start meanwhile."""
+        lock = other / LOCK_FILE
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:  # removed meanwhile by another adopter
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.fstat(fd).st_ino != os.stat(lock).st_ino:
+                raise FileNotFoundError(lock)  # another adopter finished with it and removed that lock
+            claimed = self.root / f"{other.name}.adopted-by-{self.instance}"
+            other.rename(claimed)
+        except OSError:  # its process is alive (BlockingIOError), or it is gone from under us
+            os.close(fd)
+            return None
+        return claimed, fd
+
     def _adopt(self, directory: Path, files: list[Path]) -> None:
+        files = [directory / file.name for file in files]  # the directory was renamed when claimed
         segments = sorted((s for s in map(Segment.parse, files) if s is not None), key=lambda s: s.position)
         adopted = 0
         for segment in segments:
@@ -244,11 +295,28 @@ class Spool:
             if unreadable:
                 logger.error("luthien spool %s: %d unreadable lines in %s", self.name, unreadable, tmp)
             tmp.unlink()
+        process = _read_process(directory / PROCESS_FILE)
         for other in files:
             if other.exists() and Segment.parse(other) is None and not other.name.endswith(TMP_SUFFIX):
-                other.rename(self.path / other.name)  # unknown file: keep it, never delete data
+                if other.name == PROCESS_FILE:
+                    other.unlink()
+                else:
+                    other.rename(self.path / other.name)  # unknown file: keep it, never delete data
         if adopted:
             logger.info("luthien spool %s: adopted %d events left by %s", self.name, adopted, directory.name)
+        if process is not None and process != self.process:
+            self.write(self._next_position, os.urandom(8).hex(), [process_exited(process)])
+            self.exited.append(process)
+            logger.info(
+                "luthien spool %s: process %s is gone; its open transactions will be closed", self.name, process
+            )
+
+
+def _read_process(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):  # a spool from before processes were recorded, or damaged
+        return None
 
 
 def _write_durably(path: Path, data: bytes) -> None:

@@ -32,6 +32,7 @@ class SqliteStore:
         self.busy_timeout_ms = int(busy_timeout_seconds * 1000)
         self._db: aiosqlite.Connection | None = None
         self._events_sql = rows.events_sql("sqlite", "events")
+        self._close_started_sql = rows.sqlite_close_started_sql("transactions", "events")
 
     async def open(self) -> None:
         if self._db is not None:
@@ -59,12 +60,23 @@ class SqliteStore:
             await db.executemany(self._events_sql, event_rows)
             for upsert, values in upserts.items():
                 await db.executemany(rows.upsert_sql(upsert, "sqlite", "transactions"), values)
+            for exited in rows.exited_processes(events):
+                await self._close_started(db, *exited)
         except BaseException as error:
             await db.execute("ROLLBACK")
             if isinstance(error, _REJECTED):
                 raise RejectedBatch(f"{type(error).__name__}: {error}") from error
             raise
         await db.execute("COMMIT")
+
+    async def _close_started(self, db: aiosqlite.Connection, process: str, error: str, at: float) -> None:
+        """Close as `error` the transactions `process` left `started` (it is gone)."""
+        close, completion = self._close_started_sql
+        async with db.execute(close, (process, error, at)) as cursor:
+            closed = [row[0] for row in await cursor.fetchall()]
+        await db.executemany(completion, [(transaction_id, error, process, at) for transaction_id in closed])
+        if closed:
+            logger.warning("luthien sqlite: closed %d transactions left open by process %s", len(closed), process)
 
     async def close(self) -> None:
         db, self._db = self._db, None

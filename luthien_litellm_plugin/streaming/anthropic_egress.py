@@ -256,6 +256,10 @@ class AnthropicEgress:
         self._out.append(event[0].raw)
 
 
+ANTHROPIC_PING = b'event: ping\ndata: {"type": "ping"}\n\n'
+"""Anthropic's keepalive event (clients ignore it)."""
+
+
 def encode_event(kind: str, data: JSONObject) -> bytes:
     """One SSE event as Anthropic writes it: `event:` line, compact JSON `data:` line, blank line."""
     payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)

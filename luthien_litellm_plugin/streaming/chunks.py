@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from litellm.types.utils import (
     ChatCompletionDeltaCustomToolCall,
+    ChatCompletionDeltaCustomToolCallPayload,
     ChatCompletionDeltaToolCall,
     Delta,
     Function,
+    FunctionCall,
     ModelResponseStream,
     StreamingChoices,
     Usage,
@@ -18,7 +21,7 @@ from litellm.types.utils import (
 from pydantic import BaseModel
 
 from luthien_litellm_plugin.errors import UnsupportedStreamError
-from luthien_litellm_plugin.types import ToolCall
+from luthien_litellm_plugin.types import ToolCall, ToolCallType
 
 _MISSING = object()
 
@@ -72,6 +75,40 @@ def tool_calls_of(delta: Delta) -> list[ChatCompletionDeltaToolCall | ChatComple
     return calls
 
 
+def function_call_of(delta: Delta) -> FunctionCall | None:
+    """The legacy `function_call` delta (a client that sent `functions` gets these)."""
+    call: FunctionCall | None = field_of(delta, "function_call")
+    return call
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """One fragment of a tool call, whatever its wire shape (see `ToolCallType`)."""
+
+    type: ToolCallType
+    index: int
+    id: str | None
+    name: str | None
+    fragment: str
+    """More of the arguments (`function`, `function_call`) or of the input text (`custom`)."""
+
+
+def tool_call_deltas_of(delta: Delta) -> list[ToolCallDelta]:
+    """Every tool-call fragment the delta carries: function and custom `tool_calls`, legacy `function_call`."""
+    found: list[ToolCallDelta] = []
+    for call in tool_calls_of(delta) or ():
+        if isinstance(call, ChatCompletionDeltaToolCall):
+            function = call.function
+            found.append(ToolCallDelta("function", call.index, call.id, function.name, function.arguments or ""))
+        else:
+            custom = call.custom
+            found.append(ToolCallDelta("custom", call.index, call.id, custom.name, custom.input or ""))
+    legacy = function_call_of(delta)
+    if legacy is not None:
+        found.append(ToolCallDelta("function_call", 0, None, legacy.name, legacy.arguments or ""))
+    return found
+
+
 _PAYLOAD_FIELDS = ("content", "tool_calls", "reasoning_content", "thinking_blocks", "function_call", "audio")
 
 
@@ -86,13 +123,16 @@ def _parts(choice: StreamingChoices) -> int:
     count = len(calls) if calls else 0
     if content_of(delta):
         count += 1
+    if function_call_of(delta) is not None:
+        count += 1
     if finish_reason_of(choice) is not None and count:
         count += 1
     return count
 
 
 def split_chunk(chunk: ModelResponseStream) -> list[ModelResponseStream]:
-    """Split a chunk so each part carries at most one of: text, one tool-call delta, finish.
+    """Split a chunk so each part carries at most one of: text, one tool-call delta (a `tool_calls`
+    entry or the legacy `function_call`), finish.
 
     The common chunk already does and is returned as is (no copy). Role and other metadata stay
     on the first part; `finish_reason` and usage go on a last part of their own.
@@ -102,13 +142,13 @@ def split_chunk(chunk: ModelResponseStream) -> list[ModelResponseStream]:
         return [chunk]
     delta = delta_of(choice)
     parts: list[ModelResponseStream] = []
-    if delta.content:
-        parts.append(_with_delta(chunk, choice, delta.model_copy(update={"tool_calls": None})))
-    for tool_call in delta.tool_calls or []:
-        update = {"content": None, "tool_calls": [tool_call]}
-        if parts:
-            update["role"] = None
-        parts.append(_with_delta(chunk, choice, delta.model_copy(update=update)))
+    legacy = function_call_of(delta)
+    if content_of(delta):
+        parts.append(_with_delta(chunk, choice, delta.model_copy(update={"tool_calls": None, "function_call": None})))
+    for tool_call in tool_calls_of(delta) or []:
+        parts.append(_call_part(chunk, choice, {"tool_calls": [tool_call]}, first=not parts))
+    if legacy is not None:
+        parts.append(_call_part(chunk, choice, {"function_call": legacy}, first=not parts))
     if finish_reason_of(choice) is not None:
         parts.append(
             chunk.model_copy(
@@ -119,6 +159,16 @@ def split_chunk(chunk: ModelResponseStream) -> list[ModelResponseStream]:
         )
         parts[:-1] = [strip_usage(part) for part in parts[:-1]]
     return parts
+
+
+def _call_part(
+    chunk: ModelResponseStream, choice: StreamingChoices, call: dict[str, object], *, first: bool
+) -> ModelResponseStream:
+    """The chunk carrying only `call` (one `tool_calls` entry or the `function_call`); role on the first part only."""
+    update: dict[str, object] = {"content": None, "tool_calls": None, "function_call": None, **call}
+    if not first:
+        update["role"] = None
+    return _with_delta(chunk, choice, delta_of(choice).model_copy(update=update))
 
 
 def _with_delta(chunk: ModelResponseStream, choice: StreamingChoices, delta: Delta) -> ModelResponseStream:
@@ -165,13 +215,17 @@ def create_text_chunk(text: str, like: ModelResponseStream | None = None) -> Mod
 def create_tool_call_chunk(
     tool_call: ToolCall, index: int = 0, like: ModelResponseStream | None = None
 ) -> ModelResponseStream:
-    """A chunk carrying a whole tool call (id, name and arguments) as one delta."""
-    delta_call = ChatCompletionDeltaToolCall(
-        id=tool_call.id,
-        type="function",
-        index=index,
-        function=Function(name=tool_call.name, arguments=tool_call.arguments),
-    )
+    """A chunk carrying a whole tool call (id, name and arguments) as one delta, in its wire shape."""
+    if tool_call.type == "function_call":
+        legacy = FunctionCall(name=tool_call.name, arguments=tool_call.arguments)
+        return _new_chunk(Delta(content=None, function_call=legacy), like)
+    delta_call: ChatCompletionDeltaToolCall | ChatCompletionDeltaCustomToolCall
+    if tool_call.type == "custom":
+        payload = ChatCompletionDeltaCustomToolCallPayload(name=tool_call.name, input=tool_call.arguments)
+        delta_call = ChatCompletionDeltaCustomToolCall(id=tool_call.id, type="custom", index=index, custom=payload)
+    else:
+        function = Function(name=tool_call.name, arguments=tool_call.arguments)
+        delta_call = ChatCompletionDeltaToolCall(id=tool_call.id, type="function", index=index, function=function)
     return _new_chunk(Delta(content=None, tool_calls=[delta_call]), like)
 
 

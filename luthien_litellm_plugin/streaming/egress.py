@@ -3,8 +3,8 @@
 The framework, not each policy, owns the egress invariants: the first chunk
 carries `role`; `finish_reason` comes exactly once, alone, after every content and tool-call
 delta, followed only by usage; tool calls get indices 0, 1, 2… in emission order; a stream
-whose tool calls were all removed finishes with `stop`. Chunks are copied only when one of
-these rules requires a change.
+whose tool calls (or legacy `function_call`) were all removed finishes with `stop`. Chunks are
+copied only when one of these rules requires a change.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from luthien_litellm_plugin.streaming.chunks import (
     delta_of,
     field_of,
     finish_reason_of,
+    function_call_of,
     has_payload,
     separate_finish,
     single_choice,
@@ -52,6 +53,7 @@ class EgressStream:
         self._finish_chunk: ModelResponseStream | None = None
         self._usage_chunks: list[ModelResponseStream] = []
         self._served_index: dict[tuple[bool, object], int] = {}
+        self._function_call_served = False
         self._finished = False
         self.template: ModelResponseStream | None = None
         """The last chunk put; id/model/created source for chunks the framework builds."""
@@ -86,6 +88,8 @@ class EgressStream:
             choice = chunk.choices[0]
         if tool_calls_of(delta_of(choice)):
             chunk = self._reindexed(chunk, choice, built)
+        elif function_call_of(delta_of(choice)) is not None:
+            self._function_call_served = True
         if self._started:
             self._send(chunk)
         elif has_payload(delta_of(choice)):
@@ -116,7 +120,9 @@ class EgressStream:
         if chunk is not None:
             choice = chunk.choices[0]
             reason = finish_reason_of(choice) or reason
-        if reason == "tool_calls" and not self._served_index:
+        if (reason == "tool_calls" and not self._served_index) or (
+            reason == "function_call" and not self._function_call_served
+        ):
             reason = "stop"
         if chunk is None:
             return create_finish_chunk(reason, like=self.template)

@@ -11,6 +11,7 @@ from luthien_litellm_plugin.streaming.chunks import (
     field_of,
     finish_reason_of,
     has_payload,
+    tool_call_deltas_of,
     tool_calls_of,
     usage_of,
 )
@@ -24,6 +25,7 @@ class EgressValidator:
         self._position = 0
         self._finish_reason: str | None = None
         self._ids_by_index: dict[int, str] = {}
+        self._function_call_served = False
 
     def check(self, chunk: ModelResponseStream) -> None:
         position = self._position
@@ -44,15 +46,20 @@ class EgressValidator:
             if has_payload(delta):
                 self._violate(position, "finish_reason in a chunk that also carries content or tool calls")
             self._finish_reason = finish_reason_of(choice)
-        for call in tool_calls_of(delta) or []:
-            function = getattr(call, "function", None)
-            self._check_tool_call(position, call.index, call.id, function.name if function else "custom")
+        if tool_calls_of(delta) or field_of(delta, "function_call") is not None:
+            for call in tool_call_deltas_of(delta):
+                if call.type == "function_call":
+                    self._function_call_served = True
+                else:
+                    self._check_tool_call(position, call.index, call.id, call.name)
 
     def finish(self) -> list[str]:
         if self._finish_reason is None:
             self._violate(self._position, "stream ended without finish_reason")
         elif self._finish_reason == "tool_calls" and not self._ids_by_index:
             self._violate(self._position, "finish_reason 'tool_calls' but no tool call was served")
+        elif self._finish_reason == "function_call" and not self._function_call_served:
+            self._violate(self._position, "finish_reason 'function_call' but no function_call was served")
         return self.violations
 
     def _check_tool_call(self, position: int, index: int, call_id: str | None, name: str | None) -> None:

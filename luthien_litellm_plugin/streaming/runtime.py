@@ -67,6 +67,8 @@ ClientError = Callable[[Exception], Exception]
 """What to raise to the client for a failure (e.g. an engine error in the client's format)."""
 """Records how the stream ended (called once, shielded from cancellation)."""
 ErrorFrame = Callable[[Exception], Out]
+ErrorItem = Callable[[Exception], Out]
+"""The last item of a stream that failed (raising instead when the wire has no such item now)."""
 """The in-band error item for a stream that fails after output started (e.g. `event: error`)."""
 
 
@@ -136,8 +138,10 @@ async def serve_chunks(
     finish: Finish,
     client_error: ClientError = lambda error: error,
     keepalive: Callable[[], Out] | None = None,
+    error_item: ErrorItem[Out] | None = None,
 ) -> AsyncGenerator[Out, None]:
-    """Serve an upstream of single chunks; each released item is yielded on its own."""
+    """Serve an upstream of single chunks; each released item is yielded on its own. A failure is
+    raised (as `client_error(error)`), or ends the stream with `error_item(error)` when given."""
     reader = _Reader(upstream.__anext__, processor)
     status: TerminalStatus = "cancelled"
     error: str | None = "client disconnected"
@@ -165,6 +169,11 @@ async def serve_chunks(
         status, error = "success", None
     except Exception as failure:
         status, error = _terminal(failure)
+        if error_item is not None:
+            for released in processor.take():
+                yield released
+            yield error_item(failure)
+            return
         raised = client_error(failure)
         if raised is failure:
             raise

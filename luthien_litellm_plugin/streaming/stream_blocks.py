@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from luthien_litellm_plugin.types import ToolCall
+from luthien_litellm_plugin.types import ToolCall, ToolCallType
 
 Decision = Literal["undecided", "pass", "drop", "held"]
 """What happens to a block's upstream chunks: not decided yet (held back), forwarded, dropped,
@@ -61,11 +61,12 @@ class ContentStreamBlock(StreamBlock):
 
 @dataclass(eq=False)
 class ToolCallStreamBlock(StreamBlock):
-    """One function tool call, assembled from its deltas."""
+    """One tool call (function, custom or legacy `function_call`), assembled from its deltas."""
 
     name: str = ""
     index: int = 0
     """The upstream's `index` for this call (how its deltas are matched while it streams)."""
+    type: ToolCallType = "function"
     _argument_parts: list[str] = field(default_factory=list)
 
     @property
@@ -79,4 +80,4 @@ class ToolCallStreamBlock(StreamBlock):
 
     @property
     def tool_call(self) -> ToolCall:
-        return ToolCall(id=self.id, name=self.name, arguments=self.arguments)
+        return ToolCall(id=self.id, name=self.name, arguments=self.arguments, type=self.type)

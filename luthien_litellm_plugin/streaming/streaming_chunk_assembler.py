@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from litellm.types.utils import ChatCompletionDeltaToolCall, ModelResponseStream
+from litellm.types.utils import ModelResponseStream
 
 from luthien_litellm_plugin.errors import UnsupportedStreamError
 from luthien_litellm_plugin.streaming.chunks import (
+    ToolCallDelta,
     content_of,
     delta_of,
     finish_reason_of,
     single_choice,
-    tool_calls_of,
+    tool_call_deltas_of,
     usage_of,
 )
 from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, StreamBlock, ToolCallStreamBlock
@@ -20,7 +21,8 @@ from luthien_litellm_plugin.streaming.stream_state import StreamState
 class StreamingChunkAssembler:
     """Adds chunks (each carrying at most one block's delta, see `split_chunk`) to a `StreamState`.
 
-    Tool calls are matched by the upstream's `index` while they stream, so the deltas of
+    Tool calls (function, custom, legacy `function_call`) are matched by their shape and the
+    upstream's `index` while they stream, so the deltas of
     parallel calls may interleave. A text block completes when a tool call starts; tool calls
     complete together at `finish_reason` (or the end of the stream), since until then a later
     delta may still belong to any of them. A delta for a tool call that already completed is a
@@ -32,8 +34,8 @@ class StreamingChunkAssembler:
         self._owns_content = owns_content
         self._owns_tool_calls = owns_tool_calls
         self._open_text: ContentStreamBlock | None = None
-        self._open_tools: dict[int, ToolCallStreamBlock] = {}
-        self._closed_tools: set[int] = set()
+        self._open_tools: dict[tuple[str, int], ToolCallStreamBlock] = {}
+        self._closed_tools: set[tuple[str, int]] = set()
 
     def add(self, chunk: ModelResponseStream) -> list[StreamBlock]:
         """Add one chunk; returns the blocks it completed (in the order they started).
@@ -53,11 +55,11 @@ class StreamingChunkAssembler:
         if choice is not None:
             delta = delta_of(choice)
             content = content_of(delta)
-            calls = tool_calls_of(delta) if not content else None
+            calls = tool_call_deltas_of(delta) if not content else None
             if content:
                 owner = self._text_block(completed)
                 owner.append(content)
-            elif calls and isinstance(calls[0], ChatCompletionDeltaToolCall):
+            elif calls:
                 owner = self._tool_call_block(calls[0], completed)
             finish_reason = finish_reason_of(choice)
             if finish_reason is not None:
@@ -88,23 +90,22 @@ class StreamingChunkAssembler:
             self._start(self._open_text, self._owns_content)
         return self._open_text
 
-    def _tool_call_block(self, delta: ChatCompletionDeltaToolCall, completed: list[StreamBlock]) -> ToolCallStreamBlock:
-        index = delta.index
-        block = self._open_tools.get(index)
+    def _tool_call_block(self, delta: ToolCallDelta, completed: list[StreamBlock]) -> ToolCallStreamBlock:
+        key = (delta.type, delta.index)
+        block = self._open_tools.get(key)
         if block is None:
-            if index in self._closed_tools:
-                raise UnsupportedStreamError(f"a delta for tool call {index} arrived after it completed")
+            if key in self._closed_tools:
+                raise UnsupportedStreamError(f"a delta for tool call {delta.index} arrived after it completed")
             self._complete_text(completed)
-            block = ToolCallStreamBlock(id=delta.id or "", index=index)
-            self._open_tools[index] = block
+            block = ToolCallStreamBlock(id=delta.id or "", index=delta.index, type=delta.type)
+            self._open_tools[key] = block
             self._start(block, self._owns_tool_calls)
-        function = delta.function
-        if function.name and not block.name:
-            block.name = function.name
+        if delta.name and not block.name:
+            block.name = delta.name
         if delta.id and not block.id:
             block.id = delta.id
-        if function.arguments:
-            block.append_arguments(function.arguments)
+        if delta.fragment:
+            block.append_arguments(delta.fragment)
         return block
 
     def _complete_text(self, completed: list[StreamBlock]) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -27,6 +29,7 @@ POLICIES: dict[str, dict[str, object]] = {
     "passthrough": {"class": "passthrough"},
     "all_caps": {"class": "all_caps"},
     "block_tools": {"class": "block_tools", "options": {"tools": ["bash"]}},
+    "block_rm": {"class": "block_tools", "options": {"arguments_pattern": "rm -rf"}},
     "string_replacement": {
         "class": "string_replacement",
         "options": {"replacements": [{"from": "fake", "to": "real"}, {"from": "check", "to": "verify"}]},
@@ -34,6 +37,7 @@ POLICIES: dict[str, dict[str, object]] = {
     "block_request": {"class": "tests.e2e.policies:BlockForbiddenRequests"},
     "block_at_finish": {"class": "tests.e2e.policies:BlockAtFinish"},
     "broken": {"class": "tests.e2e.policies:Broken"},
+    "report_open": {"class": "tests.e2e.policies:ReportOpenState"},
 }
 STARTUP_SECONDS = 120
 E2E_REDIS_URL = "redis://127.0.0.1:6379/3"  # a database of its own: e2e proxies publish their live feed here
@@ -186,7 +190,10 @@ def start_proxy(
         *extra_args,
     ]
     with log.open("wb") as output:
-        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=str(config.parent))
+        # A session of its own: its workers can be stopped with it, even after a SIGKILL of the parent.
+        process = subprocess.Popen(
+            command, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=str(config.parent), start_new_session=True
+        )
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP_SECONDS
     while True:
@@ -198,18 +205,24 @@ def start_proxy(
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
-            process.kill()
+            kill_proxy(process)
             raise RuntimeError(f"litellm did not become ready in {STARTUP_SECONDS}s:\n{log.read_text()[-4000:]}")
         time.sleep(0.2)  # waiting for another process to listen; bounded by the deadline
 
 
 def stop_proxy(process: subprocess.Popen[bytes]) -> None:
+    """Stop the proxy (SIGTERM: its workers drain), then make sure nothing of it is left running."""
     process.terminate()
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    kill_proxy(process)
+
+
+def kill_proxy(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the proxy and every process it started (its session: workers included)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 @contextmanager

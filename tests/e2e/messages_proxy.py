@@ -1,4 +1,4 @@
-"""One real proxy in front of the new fake upstream, for the `/v1/messages` e2e tests.
+"""One real proxy in front of the new fake upstream, for the `/v1/messages` and `/v1/responses` e2e tests.
 
 Import the fixtures by name in a test module (`from tests.e2e.messages_proxy import messages_proxy`).
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +17,7 @@ import anthropic
 import httpx
 import httpx2
 import pytest
+import yaml
 
 from luthien_litellm_plugin.storage.jsonl import read_events
 from tests.e2e.conftest import POLICIES, Proxy, model_list, start_proxy, stop_proxy, write_proxy_config
@@ -112,6 +113,21 @@ def messages_proxy(messages_fake: FakeUpstream, tmp_path_factory: pytest.TempPat
         yield proxy
 
 
+@pytest.fixture(scope="session")
+def stock_proxy(messages_fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    """Stock LiteLLM (no callbacks) with the same model groups: what a client gets without the plugin."""
+    directory = tmp_path_factory.mktemp("stock_proxy")
+    config = directory / "litellm_config.yaml"
+    settings = {"num_retries": 0, "request_timeout": 30}
+    config.write_text(yaml.safe_dump({"model_list": model_list(messages_fake), "litellm_settings": settings}))
+    events, log = directory / "events.jsonl", directory / "proxy.log"
+    process, base_url, master_key = start_proxy(config, events, log)
+    try:
+        yield Proxy(base_url, master_key, events, messages_fake, log)
+    finally:
+        stop_proxy(process)
+
+
 # ----- talking to /v1/messages -----
 
 TOOLS: list[dict[str, object]] = [
@@ -123,6 +139,17 @@ TOOLS: list[dict[str, object]] = [
 def new_marker() -> str:
     """A token for the message text that finds this request again among the fake's requests."""
     return f"req:{uuid.uuid4().hex}"
+
+
+def send_marked(proxy: MessagesProxy, text: str, post: Callable[[str], Served]) -> tuple[Served, str]:
+    """`post` the text with a fresh marker in it; the response and its transaction's id (found by the
+    marker: error responses have no `x-luthien-transaction-id` header)."""
+    marker = new_marker()
+    served = post(f"{text} {marker}")
+    transaction_id = proxy.transaction_for(marker)
+    if "x-luthien-transaction-id" in served.headers:
+        assert served.headers["x-luthien-transaction-id"] == transaction_id
+    return served, transaction_id
 
 
 def messages_body(model: str, content: str, *, stream: bool, tools: bool = True) -> dict[str, object]:
@@ -180,16 +207,19 @@ class _TeeStream(httpx2.SyncByteStream):
 
 
 class TeeTransport(httpx2.BaseTransport):
-    """An httpx2 transport (the anthropic SDK's HTTP library) keeping each response body's raw bytes (`bodies`)."""
+    """An httpx2 transport (the anthropic and openai SDKs' HTTP library) keeping each response's headers
+    (`headers`) and raw body bytes (`bodies`)."""
 
     def __init__(self) -> None:
         self._inner = httpx2.HTTPTransport()
         self.bodies: list[bytearray] = []
+        self.headers: list[httpx2.Headers] = []
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         response = self._inner.handle_request(request)
         body = bytearray()
         self.bodies.append(body)
+        self.headers.append(response.headers)
         assert isinstance(response.stream, httpx2.SyncByteStream)
         return httpx2.Response(
             response.status_code,

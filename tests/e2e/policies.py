@@ -41,3 +41,16 @@ class Broken(SimplePolicy):
 
     async def on_response_content(self, content: str, request: RequestMessage) -> str:
         raise RuntimeError("policy bug")
+
+
+class ReportOpenState(SimplePolicy):
+    """Refuses every request with what the plugin holds open in this worker (this request included).
+
+    Lets a test read the proxy process's per-request state through the real proxy.
+    """
+
+    async def on_request_simple(self, request: RequestMessage) -> RequestMessage:
+        import luthien_litellm_plugin
+
+        callback = luthien_litellm_plugin.callback
+        self.block(f"open spans={callback.open_spans} transactions={callback.open_transactions}")

@@ -151,12 +151,16 @@ def messages(model: str, scenario: str, **extra: object) -> dict[str, object]:
     return {"max_tokens": 256, **chat(model, scenario), **extra}
 
 
+def responses(model: str, scenario: str, **extra: object) -> dict[str, object]:
+    return {"model": model, "input": f"scenario:{scenario}", **extra}
+
+
 def gemini(scenario: str) -> dict[str, object]:
     return {"contents": [{"role": "user", "parts": [{"text": f"scenario:{scenario}"}]}]}
 
 
 def _attempts() -> list[Attempt]:
-    tools, text = "tool_calls", "text"
+    tools, text, calls = "tool_calls", "text", "parallel_tool_calls"
     found: list[Attempt] = []
     for stream in (False, True):
         s = "stream" if stream else "full"
@@ -216,14 +220,29 @@ def _attempts() -> list[Attempt]:
                 "/v1/messages",
                 messages("dead-pass", tools, stream=stream, fallbacks=["claude-block"]),
             ),
-            # routes the plugin does not cover
-            Attempt(f"responses {s}", "/v1/responses", {"model": "gpt-block", "input": "hi", "stream": stream}),
-            Attempt(f"responses no /v1 {s}", "/responses", {"model": "gpt-caps", "input": "hi", "stream": stream}),
+            # OpenAI Responses
+            Attempt(f"responses {s}", "/v1/responses", responses("gpt-block", calls, stream=stream), "acted"),
+            Attempt(f"responses no /v1 {s}", "/responses", responses("gpt-caps", text, stream=stream), "acted", "caps"),
             Attempt(
                 f"responses openai prefix {s}",
                 "/openai/v1/responses",
-                {"model": "gpt-block", "input": "hi", "stream": stream},
+                responses("gpt-block", calls, stream=stream),
+                "acted",
             ),
+            Attempt(
+                f"responses anthropic backend {s}",
+                "/v1/responses",
+                responses("claude-caps", text, stream=stream),
+                "acted",
+                "caps",
+            ),
+            Attempt(f"responses alias {s}", "/v1/responses", responses("alias-block", calls, stream=stream), "acted"),
+            Attempt(
+                f"responses fallback {s}",
+                "/v1/responses",
+                responses("dead-pass", calls, stream=stream, fallbacks=["gpt-block"]),
+            ),
+            # routes the plugin does not cover
             Attempt(f"completions {s}", "/v1/completions", {"model": "gpt-caps", "prompt": "hi", "stream": stream}),
             Attempt(
                 f"engines completions {s}",

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 from anthropic.types import Message
@@ -27,39 +26,21 @@ from tests.e2e.messages_proxy import (
     recorded_text,
     sdk_client,
 )
+from tests.e2e.policy_outcomes import POLICIES, Outcome, assert_text, outcome
 from tests.fakes.anthropic_upstream import anthropic_stream_events
 from tests.fakes.common import Ids, dumps
 from tests.fakes.scenarios import (
-    BASH,
-    LEAD_IN,
     TEXT,
     THINKING,
     THINKING_SIGNATURE,
-    TIME,
-    WEATHER,
-    ToolCall,
     build_scenario,
 )
 
 pytestmark = pytest.mark.e2e
 __all__ = ["messages_fake", "messages_proxy"]  # the session fixtures this module uses
 
-POLICIES = ["passthrough", "all_caps", "block_tools", "string_replacement"]
 MODES = ["raw_stream", "sdk_stream", "sdk_create"]
 """raw_stream: httpx bytes; sdk_stream: `messages.stream()` + `get_final_message()`; sdk_create: not streamed."""
-UPSTREAM_TEXT = {"text": TEXT, "thinking": TEXT, "tool_only": "", "parallel_tool_calls": LEAD_IN}
-UPSTREAM_CALLS: dict[str, tuple[ToolCall, ...]] = {
-    "text": (),
-    "thinking": (),
-    "tool_only": (WEATHER, BASH),
-    "parallel_tool_calls": (WEATHER, BASH, TIME),
-}
-TEXT_POLICIES: dict[str, Callable[[str], str]] = {
-    "passthrough": lambda text: text,
-    "all_caps": str.upper,
-    "block_tools": lambda text: text,
-    "string_replacement": lambda text: text.replace("fake", "real").replace("check", "verify"),
-}
 CASES = [
     (backend, scenario)
     for backend in ("anthropic", "openai")
@@ -69,27 +50,19 @@ CASES = [
 
 
 @dataclass(frozen=True)
-class Expected:
-    """What the client must get. With `blocked_notice`, `text` is followed by a notice naming bash."""
+class Expected(Outcome):
+    """What the client must get."""
 
-    text: str
-    tools: list[tuple[str, dict[str, object]]] = field(default_factory=list)
     stop_reason: str = "end_turn"
     thinking: str | None = None
-    blocked_notice: bool = False
 
 
 def expected(policy: str, scenario: str) -> Expected:
-    calls = list(UPSTREAM_CALLS[scenario])
-    blocked = policy == "block_tools" and BASH in calls
-    if policy == "block_tools":
-        calls = [call for call in calls if call.name != "bash"]
+    served = outcome(policy, scenario)
     return Expected(
-        text=TEXT_POLICIES[policy](UPSTREAM_TEXT[scenario]),
-        tools=[(call.name, json.loads(call.arguments)) for call in calls],
-        stop_reason="tool_use" if calls else "end_turn",
+        **vars(served),
+        stop_reason="tool_use" if served.calls else "end_turn",
         thinking=THINKING if scenario == "thinking" else None,
-        blocked_notice=blocked,
     )
 
 
@@ -101,12 +74,8 @@ def assert_message(message: Message, want: Expected, model: str) -> None:
     else:
         assert message.content[0].type == "thinking"  # thinking stays first and untouched by every policy
         assert [(b.thinking, b.signature) for b in thinking] == [(want.thinking, THINKING_SIGNATURE)]
-    assert tool_uses(message) == want.tools
-    text = text_of(message)
-    if want.blocked_notice:
-        assert text.startswith(want.text) and "bash" in text[len(want.text) :], text
-    else:
-        assert text == want.text
+    assert tool_uses(message) == want.calls
+    assert_text(text_of(message), want)
     assert message.stop_reason == want.stop_reason
     assert message.model == model  # LiteLLM answers with the client's model group name
 

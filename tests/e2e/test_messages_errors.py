@@ -18,6 +18,7 @@ from tests.e2e.messages_proxy import (
     post_raw,
     recorded_status,
     sdk_client,
+    send_marked,
 )
 from tests.fakes.scenarios import DISCONNECT_AFTER, TEXT, text_chunks
 
@@ -29,12 +30,9 @@ BACKENDS = ["anthropic", "openai"]
 
 def send(proxy: MessagesProxy, model: str, text: str, stream: bool) -> tuple[Served, str]:
     """POST `/v1/messages` with a marker in the message; the response and its transaction's id."""
-    marker = new_marker()
-    served = post_raw(proxy, messages_body(model, f"{text} {marker}", stream=stream, tools=False))
-    transaction_id = proxy.transaction_for(marker)
-    if "x-luthien-transaction-id" in served.headers:
-        assert served.headers["x-luthien-transaction-id"] == transaction_id
-    return served, transaction_id
+    return send_marked(
+        proxy, text, lambda marked: post_raw(proxy, messages_body(model, marked, stream=stream, tools=False))
+    )
 
 
 def http_error(served: Served, status: int | None = None) -> dict[str, object]:

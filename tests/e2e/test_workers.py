@@ -1,4 +1,8 @@
-"""Two proxy workers, 50 concurrent mixed requests: no cross-talk, each transaction recorded once."""
+"""Two proxy workers, 50 concurrent mixed requests: no cross-talk, each transaction recorded once.
+
+Which worker serves which request is up to the OS (one worker may take them all): the test
+asserts only what the product promises, whichever worker served.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ import json
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,7 +27,11 @@ def two_workers(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) ->
     directory = tmp_path_factory.mktemp("workers")
     config = directory / "litellm_config.yaml"
     write_config(config, upstream)
-    with running_proxy(config, upstream, directory / "events-{pid}.jsonl", ("--num_workers", "2")) as proxy:
+    # uvicorn kills a worker that does not answer its health check within 5 s (its default), and a
+    # loaded 2-core machine can take longer than that to import LiteLLM in a fresh worker: without a
+    # longer limit the workers are killed and restarted forever and the proxy never becomes ready.
+    workers = ("--num_workers", "2", "--timeout_worker_healthcheck", "120")
+    with running_proxy(config, upstream, directory / "events-{pid}.jsonl", workers) as proxy:
         yield proxy
 
 
@@ -72,12 +79,13 @@ def test_fifty_concurrent_requests_over_two_workers(two_workers: Proxy) -> None:
     assert len(set(ids)) == 50
     for transaction_id in ids:
         two_workers.events(transaction_id)  # waits until recorded
-    all_events = read_events(two_workers.events_file)
+    all_events = read_events(two_workers.events_file)  # every worker's file
     completions = Counter(e["transaction_id"] for e in all_events if e["event_type"] == "transaction.completed")
     assert all(completions[i] == 1 for i in ids)
-    assert len(list(Path(two_workers.events_file).parent.glob("events-*.jsonl"))) == 2
     rows = [two_workers.transaction_row(transaction_id) for transaction_id in ids]  # one shared SQLite file
     assert all(row["status"] == "success" for row in rows)
+    for index, row in enumerate(rows):  # each record holds its own request, not a neighbour's
+        assert f"echo:req{index} " in str(row["original_request"]), (index, row["original_request"])
     with sqlite3.connect(two_workers.database) as db:
         counts = db.execute("SELECT count(*), count(DISTINCT transaction_id) FROM transactions").fetchone()
         completed_events = db.execute(

@@ -20,6 +20,7 @@ from tests.fakes.scenarios import (
     Scenario,
     UnknownScenario,
     build_scenario,
+    malformed_messages,
 )
 
 STOP_REASONS = {"stop": "end_turn", "tool_calls": "tool_use", "max_tokens": "max_tokens"}
@@ -118,6 +119,9 @@ async def messages(request: Request, state: UpstreamState) -> Response:
         payload = {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
         return json_response(state, recorded, payload, status_code=status, headers=headers)
 
+    invalid = malformed_messages(body)
+    if invalid is not None:
+        return error(400, "invalid_request_error", invalid)
     problem = returned_thinking_problem(body)
     if problem is not None:
         return error(400, "invalid_request_error", problem)

@@ -18,12 +18,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from tests.fakes.scenarios import Failure, Options, Writes, parse_options
+from tests.fakes.scenarios import Failure, Options, Provider, Writes, parse_options
 
 JSON = dict[str, Any]
 Outcome = Literal["pending", "completed", "aborted", "client_disconnected"]
 Ending = Literal["complete", "abort", "hang"]
-Provider = Literal["openai", "anthropic"]
 CREATED = 1735689600
 """Fixed `created` timestamp of every response."""
 _ALNUM = string.ascii_letters + string.digits
@@ -87,6 +86,17 @@ class Ids:
     def request(self) -> str:
         return "req_01" + self._token("request", 22)
 
+    def resp(self) -> str:
+        return "resp_" + self._token("resp", 48, "0123456789abcdef")
+
+    def item(self, prefix: str, index: int) -> str:
+        """A Responses output item id: `msg_…`, `fc_…`, `rs_…` (one per output index)."""
+        return f"{prefix}_" + self._token(f"item:{prefix}:{index}", 48, "0123456789abcdef")
+
+    def obfuscation(self, index: int) -> str:
+        """The padding OpenAI adds to Responses delta events (`obfuscation`)."""
+        return self._token(f"obfuscation:{index}", 2 + index % 13)
+
     def fingerprint(self) -> str:
         return "fp_" + self._token("fingerprint", 10, "0123456789abcdef")
 
@@ -98,16 +108,19 @@ class UpstreamState:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     requests: list[RecordedRequest] = field(default_factory=list)
     default_writes: dict[Provider, Writes] = field(
-        default_factory=lambda: {"openai": "aligned", "anthropic": "coalesced"}
+        default_factory=lambda: {"openai": "aligned", "anthropic": "coalesced", "responses": "coalesced"}
     )
     seen: Counter[str] = field(default_factory=Counter)
+    stored_responses: dict[str, JSON] = field(default_factory=dict)
+    """Responses API objects kept for `GET /v1/responses/{id}` (as OpenAI keeps them unless `store: false`)."""
 
     async def record(self, request: Request) -> tuple[RecordedRequest, Ids]:
         """Read and remember the request, and seed its ids.
 
         The seed is the body without `stream`/`stream_options`, plus how often this exact body
         came before: the streamed and the non-streamed request of the same conversation get the
-        same ids (so their results compare equal), a repeated request gets new ones.
+        same ids (so their results compare equal), a repeated request gets new ones. A `seed:`
+        knob in the request replaces all of that.
         """
         body = await request.json()
         recorded = RecordedRequest(request.url.path, dict(request.headers), body, parse_options(body))
@@ -116,6 +129,8 @@ class UpstreamState:
         key = dumps([request.url.path, body])
         self.seen[key] += 1
         seed = hashlib.sha256(dumps([content, self.seen[key]]).encode()).hexdigest()
+        if recorded.options.seed is not None:  # the `seed:` knob: the same ids every time
+            seed = hashlib.sha256(recorded.options.seed.encode()).hexdigest()
         return recorded, Ids(seed)
 
 
@@ -131,14 +146,15 @@ def sse(data: JSON | str, event: str | None = None) -> bytes:
 
 
 def coalesce_writes(events: Sequence[bytes]) -> list[bytes]:
-    """Group events into TCP writes the way real Anthropic streams arrive.
+    """Group events into TCP writes the way real Anthropic (and OpenAI Responses) streams arrive.
 
-    The first write carries everything up to the first content delta (message_start,
-    content_block_start, ping, delta); after that the writes cycle through: an event split in
-    the middle of its JSON, an event whole, two events in one write, an event whose final
-    newline comes in the next write.
+    The first write carries everything up to the first content delta (Anthropic: message_start,
+    content_block_start, ping, delta; Responses: response.created, response.in_progress,
+    output_item.added, ..., delta); after that the writes cycle through: an event split in the
+    middle of its JSON, an event whole, two events in one write, an event whose final newline
+    comes in the next write.
     """
-    first = next((i for i, e in enumerate(events) if e.startswith(b"event: content_block_delta")), 0)
+    first = next((i for i, e in enumerate(events) if e.split(b"\n", 1)[0].endswith(b"delta")), 0)
     writes = [b"".join(events[: first + 1])]
     rest = list(events[first + 1 :])
     step = 0

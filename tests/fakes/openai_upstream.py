@@ -9,9 +9,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tests.fakes.common import CREATED, JSON, Ids, UpstreamState, json_response, sse, sse_response
-from tests.fakes.scenarios import PROMPT_TOKENS, Scenario, UnknownScenario, build_scenario
+from tests.fakes.scenarios import (
+    PROMPT_TOKENS,
+    Scenario,
+    ToolCall,
+    UnknownScenario,
+    build_scenario,
+    malformed_messages,
+)
 
-FINISH_REASONS = {"stop": "stop", "tool_calls": "tool_calls", "max_tokens": "length"}
+FINISH_REASONS = {"stop": "stop", "tool_calls": "tool_calls", "function_call": "function_call", "max_tokens": "length"}
 SERVER_ERROR = {
     "message": "The server had an error while processing your request. Sorry about that!",
     "type": "server_error",
@@ -53,15 +60,12 @@ def openai_stream_events(scenario: Scenario, ids: Ids, model: str, include_usage
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
         return sse({**base, "choices": [choice], **usage_field})
 
-    starts = [
-        {"index": i, "id": ids.call(i), "type": "function", "function": {"name": call.name, "arguments": ""}}
-        for i, call in enumerate(scenario.tool_calls)
-    ]
+    starts = [_start_delta(call, i, ids) for i, call in enumerate(scenario.tool_calls)]
     events: list[bytes] = []
     if scenario.text_chunks or not starts:
         events.append(chunk({"role": "assistant", "content": "", "refusal": None}))
     else:  # tool calls only: OpenAI opens with the role and the first call in one delta
-        events.append(chunk({"role": "assistant", "content": None, "tool_calls": [starts[0]], "refusal": None}))
+        events.append(chunk({"role": "assistant", "content": None, **starts[0], "refusal": None}))
     events += [chunk({"content": text}) for text in scenario.text_chunks]
     if scenario.failure is not None:
         if scenario.failure == "error_event":
@@ -69,13 +73,49 @@ def openai_stream_events(scenario: Scenario, ids: Ids, model: str, include_usage
         return events
     for i, call in enumerate(scenario.tool_calls):
         if i or scenario.text_chunks:
-            events.append(chunk({"tool_calls": [starts[i]]}))
-        events += [chunk({"tool_calls": [{"index": i, "function": {"arguments": f}}]}) for f in call.fragments]
+            events.append(chunk(starts[i]))
+        events += [chunk(_fragment_delta(call, i, f)) for f in call.fragments]
     events.append(chunk({}, FINISH_REASONS[scenario.stop]))
     if include_usage:
         events.append(sse({**base, "choices": [], "usage": openai_usage(scenario)}))
     events.append(sse("[DONE]"))
     return events
+
+
+def _start_delta(call: ToolCall, index: int, ids: Ids) -> JSON:
+    """The delta that opens a call: a `tool_calls` entry (function or custom) or the legacy `function_call`."""
+    if call.shape == "function_call":
+        return {"function_call": {"name": call.name, "arguments": ""}}
+    if call.shape == "custom":
+        return {
+            "tool_calls": [
+                {"index": index, "id": ids.call(index), "type": "custom", "custom": {"name": call.name, "input": ""}}
+            ]
+        }
+    return {
+        "tool_calls": [
+            {
+                "index": index,
+                "id": ids.call(index),
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            }
+        ]
+    }
+
+
+def _fragment_delta(call: ToolCall, index: int, fragment: str) -> JSON:
+    if call.shape == "function_call":
+        return {"function_call": {"arguments": fragment}}
+    if call.shape == "custom":
+        return {"tool_calls": [{"index": index, "custom": {"input": fragment}}]}
+    return {"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}
+
+
+def _message_call(call: ToolCall, index: int, ids: Ids) -> JSON:
+    if call.shape == "custom":
+        return {"id": ids.call(index), "type": "custom", "custom": {"name": call.name, "input": call.arguments}}
+    return {"id": ids.call(index), "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
 
 
 def openai_completion(scenario: Scenario, ids: Ids, model: str) -> JSON:
@@ -86,11 +126,11 @@ def openai_completion(scenario: Scenario, ids: Ids, model: str) -> JSON:
         "refusal": None,
         "annotations": [],
     }
-    if scenario.tool_calls:
-        message["tool_calls"] = [
-            {"id": ids.call(i), "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
-            for i, call in enumerate(scenario.tool_calls)
-        ]
+    legacy = [call for call in scenario.tool_calls if call.shape == "function_call"]
+    if legacy:
+        message["function_call"] = {"name": legacy[0].name, "arguments": legacy[0].arguments}
+    elif scenario.tool_calls:
+        message["tool_calls"] = [_message_call(call, i, ids) for i, call in enumerate(scenario.tool_calls)]
     return {
         "id": ids.chatcmpl(),
         "object": "chat.completion",
@@ -108,11 +148,18 @@ async def chat_completions(request: Request, state: UpstreamState) -> Response:
     recorded, ids = await state.record(request)
     body: dict[str, Any] = recorded.body
     headers = {"x-request-id": ids.request()}
+
+    def invalid_request(message: str) -> Response:
+        error = {"message": message, "type": "invalid_request_error", "param": "messages", "code": None}
+        return json_response(state, recorded, {"error": error}, status_code=400, headers=headers)
+
+    invalid = malformed_messages(body)
+    if invalid is not None:
+        return invalid_request(invalid)
     try:
         scenario = build_scenario(recorded.options, "openai")
     except UnknownScenario as exc:
-        error = {"message": str(exc), "type": "invalid_request_error", "param": "messages", "code": None}
-        return json_response(state, recorded, {"error": error}, status_code=400, headers=headers)
+        return invalid_request(str(exc))
     if scenario.failure == "error_500":
         return json_response(state, recorded, {"error": SERVER_ERROR}, status_code=500, headers=headers)
     model = str(body.get("model", ""))

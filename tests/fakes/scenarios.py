@@ -1,11 +1,14 @@
-"""Scenarios shared by the fake OpenAI and Anthropic upstreams, chosen by markers in the request.
+"""Scenarios shared by the fake OpenAI (chat and Responses) and Anthropic upstreams, chosen by markers in
+the request.
 
 The last user message selects what the fake answers: `scenario:<name>` (default `text`), plus
 optional knobs `chunks:<n>` (text chunks, default 10), `chunk_delay_ms:<n>` (pause between
 writes), `writes:aligned|coalesced` (one SSE event per TCP write, or Anthropic-like merged and
-split writes) and `echo:<token>` (appends ` [<token>]` to the text, to tell concurrent requests
-apart). When the last user message names no scenario (e.g. it only carries tool results), the
-latest one that does counts. Everything here is provider-neutral; the two formatters render it.
+split writes), `echo:<token>` (appends ` [<token>]` to the text, to tell concurrent requests
+apart) and `seed:<token>` (the ids derive from the token alone: the same answer, byte for byte,
+however often it is asked). When the last user message names no scenario (e.g. it only carries
+tool results), the latest one that does counts. A Responses request's user messages are in its
+`input` (a string, or items). Everything here is provider-neutral; the formatters render it.
 
 `scenario:tool_loop tool:<name> token:<token>` scripts a real agent's tool loop: while the
 conversation does not end in tool results, the answer is a call of tool `<name>` with
@@ -39,19 +42,31 @@ PROMPT_TOKENS = 42
 CACHE_CREATION_INPUT_TOKENS = 128
 CACHE_READ_INPUT_TOKENS = 1024
 
-Failure = Literal["error_500", "disconnect", "hang", "error_event"]
-Stop = Literal["stop", "tool_calls", "max_tokens"]
+Failure = Literal["error_500", "disconnect", "hang", "error_event", "failed"]
+Stop = Literal["stop", "tool_calls", "function_call", "max_tokens"]
+CallShape = Literal["function", "custom", "function_call"]
 Writes = Literal["aligned", "coalesced"]
 _FRAGMENT_SIZES = (2, 5, 3, 7, 1, 4)
-_CUT_FAILURES: dict[str, Failure] = {"disconnect": "disconnect", "error_event": "error_event", "error_500": "error_500"}
+_CUT_FAILURES: dict[str, Failure] = {
+    "disconnect": "disconnect",
+    "error_event": "error_event",
+    "error_500": "error_500",
+    "failed": "failed",
+}
+Provider = Literal["openai", "anthropic", "responses"]
 
 
 @dataclass(frozen=True)
 class ToolCall:
-    """A function call with its exact arguments JSON text, streamed in irregular small fragments."""
+    """A tool call with its exact arguments text, streamed in irregular small fragments.
+
+    `shape`: a function tool call (JSON arguments; both providers), an OpenAI custom (free-form)
+    tool call whose `arguments` is its `input` text, or the legacy OpenAI `function_call`.
+    """
 
     name: str
     arguments: str
+    shape: CallShape = "function"
 
     @property
     def fragments(self) -> list[str]:
@@ -68,10 +83,20 @@ class ToolCall:
 WEATHER = ToolCall("get_weather", '{"location": "Paris", "unit": "celsius"}')
 BASH = ToolCall("bash", '{"command": "rm -rf /tmp/x"}')
 TIME = ToolCall("get_time", '{"timezone": "Europe/Paris"}')
+BASH_CAPITALISED = ToolCall("Bash", '{"command": "rm -rf /tmp/x"}')
+"""Claude Code's shell tool is `Bash`."""
+ESCAPED_RM = ToolCall("run", '{"command": "\\u0072m -\\u0072f /tmp/x"}')
+"""`rm -rf` hidden behind JSON escapes: only the decoded arguments say it."""
+CUSTOM_BASH = ToolCall("bash", "rm -rf /tmp/x", shape="custom")
+LEGACY_BASH = ToolCall("bash", '{"command": "rm -rf /tmp/x"}', shape="function_call")
 TOOL_CALLS_BY_SCENARIO: dict[str, tuple[ToolCall, ...]] = {
     "tool_calls": (WEATHER,),
     "parallel_tool_calls": (WEATHER, BASH, TIME),
     "tool_only": (WEATHER, BASH),
+    "capitalised_tool": (BASH_CAPITALISED,),
+    "escaped_arguments": (ESCAPED_RM,),
+    "custom_tool_call": (WEATHER, CUSTOM_BASH),
+    "function_call": (LEGACY_BASH,),
 }
 COMMON_SCENARIOS = (
     "text",
@@ -79,13 +104,19 @@ COMMON_SCENARIOS = (
     "parallel_tool_calls",
     "tool_only",
     "tool_loop",
+    "capitalised_tool",
+    "escaped_arguments",
     "error_500",
     "disconnect",
     "hang",
 )
+OPENAI_ONLY_SCENARIOS = ("custom_tool_call", "function_call")
+"""Tool-call shapes only OpenAI's chat API has."""
 ANTHROPIC_ONLY_SCENARIOS = ("thinking", "redacted_thinking")
 EXTRA_SCENARIOS = ("max_tokens", "error_event")
 """Required for Anthropic; the OpenAI fake renders them too (`finish_reason: "length"`, `data: {"error": ...}`)."""
+RESPONSES_ONLY_SCENARIOS = ("thinking", "failed")
+"""The Responses fake renders thinking as a reasoning item with a summary, and `failed` as `response.failed`."""
 
 
 class UnknownScenario(ValueError):
@@ -109,6 +140,8 @@ class Options:
     """The text of the tool results the conversation ends with (a tool loop's next turn)."""
     thinking: bool = False
     """The request enables extended thinking."""
+    seed: str | None = None
+    """The ids' seed (`seed:` knob), instead of one derived from the request."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +182,18 @@ def text_chunks(count: int = DEFAULT_CHUNKS) -> list[str]:
     return chunks
 
 
+def malformed_messages(body: dict[str, Any]) -> str | None:
+    """What the real APIs say when `messages` is not a list of objects (both refuse it with a 400
+    `invalid_request_error`), or None when it is."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return "messages: Input should be a valid list"
+    for position, message in enumerate(messages):
+        if not isinstance(message, dict):
+            return f"messages.{position}: Input should be a valid dictionary"
+    return None
+
+
 def last_user_text(body: dict[str, Any]) -> str:
     """The text of the last `role: user` message (string content or text parts)."""
     texts = user_texts(body)
@@ -156,8 +201,10 @@ def last_user_text(body: dict[str, Any]) -> str:
 
 
 def user_texts(body: dict[str, Any]) -> list[str]:
-    """The text of each `role: user` message, in order."""
-    messages = body.get("messages")
+    """The text of each `role: user` message, in order (chat and Anthropic `messages`, Responses `input`)."""
+    messages = body.get("messages", body.get("input"))
+    if isinstance(messages, str):
+        return [messages]
     return [
         content_text(message.get("content"), " ")
         for message in (messages if isinstance(messages, list) else [])
@@ -179,7 +226,16 @@ def tool_result_text(body: dict[str, Any]) -> str | None:
 
     OpenAI: the `role: tool` messages after the last assistant message. Anthropic: the
     `tool_result` blocks of the last user message (Claude Code may put a `system` message after it).
+    Responses: the `function_call_output` items the input ends with.
     """
+    items = body.get("input")
+    if isinstance(items, list):
+        outputs: list[str] = []
+        for item in reversed(items):
+            if not isinstance(item, dict) or item.get("type") != "function_call_output":
+                break
+            outputs.insert(0, content_text(item.get("output")))
+        return "".join(outputs) if outputs else None
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") != "system"]
     results: list[str] = []
     for message in reversed(messages):
@@ -229,6 +285,7 @@ def parse_options(body: dict[str, Any]) -> Options:
         token=find(r"\btoken:(\w+)") or "luthien",
         tool_result=tool_result_text(body),
         thinking=_thinking_enabled(body),
+        seed=find(r"\bseed:(\S+)"),
     )
 
 
@@ -237,10 +294,15 @@ def _thinking_enabled(body: dict[str, Any]) -> bool:
     return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
 
 
-def build_scenario(options: Options, provider: Literal["openai", "anthropic"]) -> Scenario:
+def build_scenario(options: Options, provider: Provider) -> Scenario:
     """The scenario the options name, or UnknownScenario."""
     name = options.scenario
-    allowed = COMMON_SCENARIOS + EXTRA_SCENARIOS + (ANTHROPIC_ONLY_SCENARIOS if provider == "anthropic" else ())
+    only = {
+        "anthropic": ANTHROPIC_ONLY_SCENARIOS,
+        "responses": RESPONSES_ONLY_SCENARIOS,
+        "openai": OPENAI_ONLY_SCENARIOS,
+    }.get(provider, ())
+    allowed = COMMON_SCENARIOS + EXTRA_SCENARIOS + only
     if name not in allowed:
         raise UnknownScenario(f"fake {provider} upstream has no scenario {name!r} (known: {', '.join(allowed)})")
     text = tuple(text_chunks(options.chunks)) + ((f" [{options.echo}]",) if options.echo else ())
@@ -248,7 +310,9 @@ def build_scenario(options: Options, provider: Literal["openai", "anthropic"]) -
         return tool_loop_turn(options, thinking=options.thinking and provider == "anthropic")
     if name in TOOL_CALLS_BY_SCENARIO:
         lead_in = () if name == "tool_only" else LEAD_IN_CHUNKS
-        return Scenario(name, lead_in, TOOL_CALLS_BY_SCENARIO[name], stop="tool_calls")
+        calls = TOOL_CALLS_BY_SCENARIO[name]
+        stop: Stop = "function_call" if calls[0].shape == "function_call" else "tool_calls"
+        return Scenario(name, lead_in, calls, stop=stop)
     if name == "thinking":
         return Scenario(name, text, thinking_chunks=THINKING_CHUNKS)
     if name == "redacted_thinking":

@@ -1,4 +1,4 @@
-"""Serve the fake OpenAI + Anthropic upstream with uvicorn on 127.0.0.1, in a background thread."""
+"""Serve the fake OpenAI (chat and Responses) + Anthropic upstream with uvicorn on 127.0.0.1, in a background thread."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from starlette.routing import Route
 from tests.fakes.anthropic_upstream import anthropic_routes
 from tests.fakes.common import RecordedRequest, UpstreamState
 from tests.fakes.openai_upstream import openai_routes
+from tests.fakes.responses_upstream import responses_routes
 from tests.fakes.scenarios import Writes, parse_options
 
 START_TIMEOUT = 10.0
@@ -50,7 +51,7 @@ def build_app(state: UpstreamState) -> Starlette:
         recorded.finish("completed")
         return JSONResponse({"error": {"message": f"fake upstream: no route {request.url.path}"}}, status_code=404)
 
-    routes = [*openai_routes(state), *anthropic_routes(state), Route("/health", health)]
+    routes = [*openai_routes(state), *anthropic_routes(state), *responses_routes(state), Route("/health", health)]
     routes.append(Route("/{path:path}", unknown, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]))
     return Starlette(routes=routes)
 
@@ -70,7 +71,7 @@ class _Server(uvicorn.Server):
 
 
 class FakeUpstream:
-    """Both fake APIs on one server: `/v1/chat/completions`, `/chat/completions`, `/v1/messages`.
+    """The fake APIs on one server: `/v1/chat/completions`, `/chat/completions`, `/v1/messages`, `/v1/responses`.
 
     Use `FakeUpstream.running()` (sync) or `FakeUpstream.arunning()` (async) as a context
     manager; `base_url` is the deployment's `api_base`, `requests` what the fake received.

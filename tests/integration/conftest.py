@@ -14,6 +14,7 @@ import secrets
 import socket
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,17 +44,23 @@ def require_service(name: str, host: str, port: int) -> None:
         pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """The DSN of a database created for this test session."""
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """The DSN of a new, empty database `luthien_test_<random>`, dropped when the block exits."""
     require_service("PostgreSQL", POSTGRES_HOST, POSTGRES_PORT)
     name = f"luthien_test_{secrets.token_hex(4)}"
-
     _admin(f"CREATE DATABASE {name}")
     try:
         yield POSTGRES_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
     finally:
         _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """The DSN of a database created for this test session."""
+    with fresh_database() as dsn:
+        yield dsn
 
 
 def _admin(sql: str) -> None:

@@ -20,13 +20,16 @@ FINAL_RESPONSE: JSONObject = {
 USAGE: JSONObject = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
 
 
-def transaction_events(transaction_id: str, status: str = "success", *, streaming: bool = True) -> list[RecordedEvent]:
+def transaction_events(
+    transaction_id: str, status: str = "success", *, streaming: bool = True, process: str = "4242-0123456789abcdef"
+) -> list[RecordedEvent]:
     """request_recorded, a policy event, response_recorded (unless blocked), completed."""
     started = time.time()
     identity: JSONObject = {
         "model": "gpt-4o",
         "policy": "shout",
         "call_id": f"call-{transaction_id}",
+        "process": process,
         "is_streaming": streaming,
         "started_at": started,
         "trace_id": "0af7651916cd43dd8448eb211c80319c",

@@ -21,6 +21,7 @@ TRANSACTION_COLUMNS = (
     "call_id",
     "model",
     "policy",
+    "process",
     "status",
     "is_streaming",
     *JSON_COLUMNS,
@@ -116,7 +117,17 @@ def expected_transactions(submitted: Sequence[RecordedEvent]) -> dict[str, Row]:
         ):
             row.update({k: p[k] for k in ("original_response", "final_response")})
         elif event.event_type == events.TRANSACTION_COMPLETED:
-            keys = ("status", "error", "model", "policy", "call_id", "is_streaming", "started_at", "finished_at")
+            keys = (
+                "status",
+                "error",
+                "model",
+                "policy",
+                "call_id",
+                "process",
+                "is_streaming",
+                "started_at",
+                "finished_at",
+            )
             row.update({k: p[k] for k in (*keys, "time_to_first_byte_ms", "duration_ms", "usage")})
     return rows
 

@@ -8,6 +8,7 @@ import aiosqlite
 import asyncpg
 import pytest
 
+from luthien_litellm_plugin.storage.migrations import migration_files
 from luthien_litellm_plugin.storage.postgres import PostgresStore
 from luthien_litellm_plugin.storage.sqlite import SqliteStore
 
@@ -49,6 +50,6 @@ async def test_postgres_and_sqlite_have_the_same_tables_and_columns(tmp_path: Pa
         }
     assert postgres == sqlite
     assert {"transactions", "events", "schema_migrations"} == {table for table, _ in postgres}
-    assert sqlite_indexes == {"events_by_transaction", "transactions_by_start"}
+    assert sqlite_indexes == {"events_by_transaction", "transactions_by_start", "transactions_started_by_process"}
     assert sqlite_indexes <= postgres_indexes
-    assert versions == ["001_init"]
+    assert versions == [version for version, _ in migration_files("postgres")]

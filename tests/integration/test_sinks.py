@@ -13,6 +13,7 @@ import pytest
 
 from luthien_litellm_plugin.observability.events import RecordedEvent
 from luthien_litellm_plugin.storage import StorageSettings, build_recording_pipeline
+from luthien_litellm_plugin.storage.migrations import migration_files
 from luthien_litellm_plugin.storage.postgres import PostgresStore
 from luthien_litellm_plugin.storage.sqlite import SqliteStore
 from luthien_litellm_plugin.storage.store import EventStore
@@ -118,7 +119,7 @@ async def test_several_workers_migrating_at_once_apply_each_migration_once(
     else:
         async with aiosqlite.connect(settings.sqlite_path) as db:
             versions = [r[0] for r in await (await db.execute("SELECT version FROM schema_migrations")).fetchall()]
-    assert versions == ["001_init"]
+    assert versions == [version for version, _ in migration_files("postgres" if settings.is_postgres else "sqlite")]
     _, transactions = await read()
     assert len(transactions) == 6
 

@@ -155,3 +155,19 @@ def test_anthropic_sdk_raises_bad_request_for_a_blocked_request_by_default(clien
         client.messages.create(model="anthropic-block_request", max_tokens=64, messages=messages)
     assert raised.value.status_code == 400 and REFUSAL in str(raised.value)
     assert raised.value.body == {"type": "error", "error": {"type": "policy_blocked", "message": REFUSAL}}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_openai_responses_get_a_well_formed_message(message_proxy: MessagesProxy, stream: bool) -> None:
+    token = new_token()
+    client = openai.OpenAI(base_url=f"{message_proxy.base_url}/v1", api_key=message_proxy.master_key, max_retries=0)
+    if stream:
+        with client.responses.stream(model="openai-block_request", input=forbidden(token)) as events:
+            response = events.get_final_response()
+    else:
+        response = client.responses.create(model="openai-block_request", input=forbidden(token))
+    assert response.output_text == REFUSAL
+    assert [item.type for item in response.output] == ["message"]
+    [done] = transactions(message_proxy, token, 1)
+    assert done["status"] == "blocked"
+    assert upstream_requests(message_proxy, token) == []

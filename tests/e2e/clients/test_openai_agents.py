@@ -2,7 +2,7 @@
 
 The agent has one function tool, `run_shell`, that runs the command it is given; the fake first
 asks it to run `echo <token> | tee tool-ran-<token>.txt`, then answers quoting the tool result.
-(The SDK's default Responses model needs `/v1/responses`, which the plugin does not cover yet.)
+(The SDK's default Responses model: tests/e2e/test_responses_agents.py.)
 """
 
 from __future__ import annotations

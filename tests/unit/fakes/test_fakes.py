@@ -32,10 +32,10 @@ from tests.fakes import (
 from tests.fakes.common import coalesce_writes
 from tests.fakes.scenarios import DISCONNECT_AFTER, PROMPT_TOKENS
 
-TOOL_SCENARIOS = ("tool_calls", "parallel_tool_calls", "tool_only")
+TOOL_SCENARIOS = ("tool_calls", "parallel_tool_calls", "tool_only", "capitalised_tool", "escaped_arguments")
 COMMON_OK = ("text", *TOOL_SCENARIOS)
 ANTHROPIC_OK = (*COMMON_OK, "thinking", "redacted_thinking", "max_tokens")
-EXPECTED_TEXT = {"text": TEXT, "tool_calls": LEAD_IN, "parallel_tool_calls": LEAD_IN, "tool_only": ""}
+EXPECTED_TEXT = {"text": TEXT, "tool_only": ""} | {name: LEAD_IN for name in TOOL_SCENARIOS if name != "tool_only"}
 PARTIAL_TEXT = "".join(text_chunks()[:DISCONNECT_AFTER])
 
 
@@ -290,8 +290,8 @@ def test_anthropic_stream_final_message_matches_non_streaming(
         assert blocks["redacted_thinking"].data == REDACTED_THINKING_DATA
     if scenario == "max_tokens":
         assert streamed.stop_reason == "max_tokens" and TEXT.startswith(blocks["text"].text)
-    calls = [(b.name, json.dumps(b.input)) for b in streamed.content if b.type == "tool_use"]
-    assert calls == expected_calls(scenario)
+    calls = [(b.name, b.input) for b in streamed.content if b.type == "tool_use"]
+    assert calls == [(name, json.loads(arguments)) for name, arguments in expected_calls(scenario)]
     assert all(b.id.startswith("toolu_01") for b in streamed.content if b.type == "tool_use")
     assert streamed.stop_reason == ("tool_use" if calls else "max_tokens" if scenario == "max_tokens" else "end_turn")
 
@@ -393,3 +393,49 @@ async def test_litellm_failures(upstream: FakeUpstream, provider: Literal["opena
     for scenario in ("disconnect", "error_event"):
         with pytest.raises(MidStreamFallbackError):
             await litellm_stream(upstream, provider, f"scenario:{scenario}")
+
+
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.parametrize("stream", [True, False])
+async def test_litellm_reads_the_custom_and_legacy_tool_call_shapes(upstream: FakeUpstream, stream: bool) -> None:
+    """OpenAI-only shapes: custom (free-form) tool calls and the legacy `function_call`."""
+    found: dict[str, tuple[list[tuple[str, str, str]], str]] = {}
+    for scenario in ("custom_tool_call", "function_call"):
+        response = await litellm.acompletion(
+            model="openai/fake",
+            api_base=upstream.base_url,
+            api_key="sk-fake",
+            messages=ask(f"scenario:{scenario}"),
+            stream=stream,
+            num_retries=0,
+            max_retries=0,
+        )
+        if stream:
+            chunks = [chunk async for chunk in response]
+            message = litellm.stream_chunk_builder(chunks).choices[0]  # type: ignore[union-attr]
+        else:
+            message = response.choices[0]
+        calls = [
+            ("custom", c.custom.name, c.custom.input)
+            if c.type == "custom"
+            else ("function", c.function.name, c.function.arguments)
+            for c in message.message.tool_calls or []
+        ]
+        legacy = message.message.function_call
+        if legacy is not None:
+            calls.append(("function_call", legacy.name, legacy.arguments))
+        found[scenario] = (calls, message.finish_reason)
+    assert found == {
+        "custom_tool_call": (
+            [
+                ("function", "get_weather", '{"location": "Paris", "unit": "celsius"}'),
+                ("custom", "bash", "rm -rf /tmp/x"),
+            ],
+            "tool_calls",
+        ),
+        "function_call": ([("function_call", "bash", '{"command": "rm -rf /tmp/x"}')], "function_call"),
+    }
+    with pytest.raises(anthropic.BadRequestError, match="no scenario 'custom_tool_call'"):
+        anthropic_client(upstream).messages.create(
+            model="c", max_tokens=8, messages=ask("scenario:custom_tool_call")[1:]
+        )

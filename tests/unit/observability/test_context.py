@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import json
+
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from luthien_litellm_plugin.observability.context import DefaultObservabilityContext, NoOpObservabilityContext
 from luthien_litellm_plugin.observability.events import InMemoryEventSink
-from luthien_litellm_plugin.observability.redaction import scrub_secrets
 
 
 async def test_emit_event_hands_enriched_scrubbed_events_to_every_sink_and_the_span() -> None:
@@ -40,9 +41,17 @@ async def test_noop_context_records_nothing_and_keeps_its_id() -> None:
     assert context.transaction_id == "txn-2"
 
 
-def test_scrub_secrets_at_any_depth_case_insensitively() -> None:
-    value = {"a": [{"API_KEY": "k", "x-api-key": "k2", "keep": "v"}], "Api-Key": "k3"}
-    assert scrub_secrets(value) == {
-        "a": [{"API_KEY": "[redacted]", "x-api-key": "[redacted]", "keep": "v"}],
-        "Api-Key": "[redacted]",
-    }
+async def test_a_payload_nested_thousands_deep_is_recorded_and_reaches_the_span() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    deep: dict[str, object] = {"leaf": "sk-ant-api03-deepsecretdeepsecret"}
+    for _ in range(5000):
+        deep = {"a": deep}
+    sink = InMemoryEventSink()
+    with provider.get_tracer("t").start_as_current_span("txn") as span:
+        context = DefaultObservabilityContext("txn-3", span, db_pool=sink)
+        await context.emit_event("transaction.request_recorded", {"original_request": {"tools": [deep]}})
+    [event] = sink.events
+    encoded = json.dumps(event.payload)  # every JSON encoder downstream sees a bounded depth
+    assert "deepsecret" not in encoded and "deepsecret" not in repr(exporter.get_finished_spans()[0].events)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 
 import pytest
 from fastapi import HTTPException
 from litellm.exceptions import ModifyResponseException
-from litellm.proxy._types import UserAPIKeyAuth
+from litellm.proxy._types import ProxyException, UserAPIKeyAuth
 from litellm.types.utils import ModelResponse
 
-from luthien_litellm_plugin.observability.events import TRANSACTION_COMPLETED, InMemoryEventSink
+from luthien_litellm_plugin.observability.events import (
+    TRANSACTION_COMPLETED,
+    TRANSACTION_REQUEST_RECORDED,
+    InMemoryEventSink,
+    RecordedEvent,
+)
 from luthien_litellm_plugin.proxy.plugin import LuthienCallback
 from luthien_litellm_plugin.proxy.settings import load_plugin_config
 from tests.streams import chunk, iterate
@@ -159,3 +165,59 @@ async def test_policy_changes_to_the_request_reach_the_upstream_data_in_place() 
     assert request["messages"] == [{"role": "user", "content": "rewritten"}]
     body = request["proxy_server_request"]
     assert isinstance(body, dict) and body["body"]["messages"] == [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({}, "messages"),  # what LiteLLM hands the hook for an empty, unparsable or invalid-UTF-8 body
+        ({"messages": [{"role": "user", "content": "hi"}]}, "model"),
+        ({"model": "loud", "messages": "hi"}, "messages"),
+        ({"model": "loud", "messages": ["hi"]}, "messages"),
+        ({"model": "loud"}, "messages"),
+    ],
+)
+@pytest.mark.parametrize("call_type", ["acompletion", "anthropic_messages"])
+async def test_a_malformed_request_is_a_400_that_opens_nothing(
+    body: dict[str, object], param: str, call_type: str
+) -> None:
+    callback, sink = plugin()
+    request: dict[str, object] = {**body, "proxy_server_request": {"body": body, "headers": {}}, "metadata": {}}
+    for _ in range(600):
+        with pytest.raises(ProxyException) as raised:
+            await callback.async_pre_call_hook(KEY, None, request, call_type)
+    assert (raised.value.code, raised.value.type, raised.value.param) == ("400", "invalid_request_error", param)
+    assert await callback.async_post_call_response_headers_hook(request, KEY, None) is None  # no transaction id
+    assert sink.events == []
+    assert_clean(callback)
+
+
+class BrokenRequestRecording(InMemoryEventSink):
+    """A sink whose request event fails: an unexpected (non-policy) error inside the request hook."""
+
+    def submit(self, event: RecordedEvent) -> None:
+        if event.event_type == TRANSACTION_REQUEST_RECORDED:
+            raise RuntimeError("recording bug")
+        super().submit(event)
+
+
+async def test_an_unexpected_error_in_the_request_hook_ends_the_transaction_as_error() -> None:
+    sink = BrokenRequestRecording()
+    callback = LuthienCallback(load_plugin_config(CONFIG), {"loud": "shout"}, sink)
+    with pytest.raises(RuntimeError, match="recording bug"):
+        await callback.async_pre_call_hook(KEY, None, data("loud"), "acompletion")
+    assert statuses(sink) == ["error"]
+    assert_clean(callback)
+
+
+async def test_a_request_cancelled_in_the_request_hook_is_recorded_cancelled() -> None:
+    callback, sink = plugin()
+
+    async def cancelled(*args: object) -> object:
+        raise asyncio.CancelledError
+
+    callback.orchestrators["shout"].policy.on_request = cancelled  # type: ignore[method-assign]
+    with pytest.raises(asyncio.CancelledError):
+        await callback.async_pre_call_hook(KEY, None, data("loud"), "acompletion")
+    assert statuses(sink) == ["cancelled"]
+    assert_clean(callback)

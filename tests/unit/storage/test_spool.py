@@ -6,11 +6,12 @@ import fcntl
 import json
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from luthien_litellm_plugin.storage.spool import LOCK_FILE, Segment, Spool, encode, segment_name
+from luthien_litellm_plugin.storage.spool import LOCK_FILE, PROCESS_FILE, Segment, Spool, encode, segment_name
 from tests.unit.storage.fakes import ids, make_events
 
 
@@ -35,7 +36,7 @@ def test_no_partial_segment_is_ever_visible(tmp_path: Path) -> None:
     spool = Spool(tmp_path, "redis")
     spool.write(0, "aaaa", make_events(4))
     files = sorted(p.name for p in spool.path.iterdir())
-    assert files == [LOCK_FILE, segment_name(0, "aaaa", 4)]  # written as .tmp, fsync'd, renamed
+    assert files == [LOCK_FILE, segment_name(0, "aaaa", 4), PROCESS_FILE]  # written as .tmp, fsync'd, renamed
 
 
 def test_a_restart_adopts_the_spool_of_a_dead_process_in_order(tmp_path: Path) -> None:
@@ -109,3 +110,49 @@ def test_segment_names_parse_back() -> None:
     assert Segment.parse(path) == Segment(42, "abcdef", 7, path)
     assert Segment.parse(Path("/x/.lock")) is None
     assert Segment.parse(Path("/x/notes.jsonl")) is None
+
+
+def killed(spool: Spool) -> None:
+    """What a process's death does to its spool: its lock is released, nothing is cleaned up."""
+    assert spool._lock_fd is not None
+    os.close(spool._lock_fd)
+
+
+def test_a_gone_process_is_noted_after_its_segments_for_the_sink(tmp_path: Path) -> None:
+    old = Spool(tmp_path, "sqlite", process="4242-deadbeef")
+    events = make_events(2)
+    old.write(0, "aaaa", events)
+    empty = Spool(tmp_path, "sqlite", process="4343-deadbeef")
+    empty.open()  # a process that leaves nothing to replay is noted too
+    killed(old)
+    killed(empty)
+    new = Spool(tmp_path, "sqlite", process="4444-alive")
+    segments = new.segments()
+    replayed = [event for segment in segments for event in new.read(segment)[0]]
+    assert ids(replayed[:2]) == ids(events)
+    exited = replayed[2:]
+    assert sorted(e.payload["process"] for e in exited) == ["4242-deadbeef", "4343-deadbeef"]  # type: ignore[type-var]
+    assert {(e.event_type, e.transaction_id) for e in exited} == {("process.exited", "")}
+    assert exited[0].event_id == f"process-exited:{exited[0].payload['process']}"  # written once however found
+    assert sorted(new.exited) == ["4242-deadbeef", "4343-deadbeef"]
+    assert sorted(p.name for p in (tmp_path / "sqlite").iterdir()) == [new.instance]
+
+
+def test_its_own_process_is_never_noted_as_gone(tmp_path: Path) -> None:
+    Spool(tmp_path, "sqlite", process="same").close()
+    new = Spool(tmp_path, "sqlite", process="same")  # e.g. a pipeline rebuilt in the same process
+    assert new.segments() == [] and new.exited == []
+
+
+def test_concurrent_starts_adopt_a_gone_process_exactly_once(tmp_path: Path) -> None:
+    dead = [Spool(tmp_path, "postgres", process=f"dead-{index}") for index in range(3)]
+    for index, spool in enumerate(dead):
+        spool.write(0, f"seg{index}", make_events(2, prefix=f"d{index}"))
+    for spool in dead:
+        killed(spool)
+    starts = [Spool(tmp_path, "postgres", process=f"worker-{index}") for index in range(8)]
+    with ThreadPoolExecutor(len(starts)) as pool:
+        list(pool.map(Spool.open, starts))
+    assert sorted(process for spool in starts for process in spool.exited) == ["dead-0", "dead-1", "dead-2"]
+    adopted = [e.event_id for spool in starts for s in spool.segments() for e in spool.read(s)[0]]
+    assert len(adopted) == len(set(adopted)) == 3 * 3  # two events and one note per gone process

@@ -90,6 +90,15 @@ def test_tool_calls_finish_becomes_stop_when_no_tool_call_was_served() -> None:
     assert_valid_egress(served)
 
 
+def test_function_call_finish_becomes_stop_when_the_function_call_was_dropped() -> None:
+    stream, _ = egress()
+    stream.put(chunk("replaced", role="assistant"), built=True)
+    stream.finish("function_call")
+    served = stream.take()
+    assert finish_reasons(served) == ["stop"]
+    assert_valid_egress(served)
+
+
 def test_an_empty_stream_still_gets_a_role_and_a_finish() -> None:
     stream, _ = egress()
     stream.finish(None)

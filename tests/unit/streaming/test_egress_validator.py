@@ -1,3 +1,5 @@
+from litellm.types.utils import Delta, ModelResponseStream, StreamingChoices
+
 from luthien_litellm_plugin.streaming.egress_validator import validate_stream
 from tests.streams import chunk, usage_chunk
 
@@ -32,4 +34,27 @@ def test_each_rule_is_detected() -> None:
     ]
     assert validate_stream([chunk("x", role="assistant"), chunk(finish_reason="tool_calls")]) == [
         "chunk 2: finish_reason 'tool_calls' but no tool call was served"
+    ]
+
+
+def test_custom_and_legacy_tool_calls_are_checked_too() -> None:
+    custom = ModelResponseStream(
+        id="x",
+        choices=[
+            StreamingChoices(
+                delta=Delta(
+                    role="assistant",
+                    tool_calls=[{"index": 0, "id": "c", "type": "custom", "custom": {"name": "bash", "input": "ls"}}],
+                )
+            )
+        ],
+    )
+    assert validate_stream([custom, chunk(finish_reason="tool_calls")]) == []
+    legacy = ModelResponseStream(
+        id="x",
+        choices=[StreamingChoices(delta=Delta(role="assistant", function_call={"name": "f", "arguments": "{}"}))],
+    )
+    assert validate_stream([legacy, chunk(finish_reason="function_call")]) == []
+    assert validate_stream([chunk("x", role="assistant"), chunk(finish_reason="function_call")]) == [
+        "chunk 2: finish_reason 'function_call' but no function_call was served"
     ]

@@ -1,4 +1,4 @@
-"""How engine errors are named on the client's wire (error types, in-band error frames)."""
+"""How engine errors are named on the client's wire: error types, and Anthropic's error event."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from luthien_litellm_plugin.errors import LuthienError, StreamIdleTimeoutError, UpstreamStreamError
 
 POLICY_BLOCKED = "policy_blocked"
-"""The error type of a policy block, in both formats. Claude Code shows a 400 of this type as a
+"""The error type of a policy block, in every format. Claude Code shows a 400 of this type as a
 refusal (`API Error: 400 Blocked by policy …`) and, unlike other 400s, does not retry it with
 fewer beta headers."""
 
@@ -43,16 +43,7 @@ def anthropic_error_type(error: Exception) -> str:
     return "api_error"
 
 
-def anthropic_error_body(error: Exception) -> dict[str, object]:
-    return {"type": "error", "error": {"type": anthropic_error_type(error), "message": error_message(error)}}
-
-
 def anthropic_error_event(error: Exception) -> bytes:
     """An Anthropic `event: error` frame, for a failure after the stream started."""
-    data = json.dumps(anthropic_error_body(error), separators=(",", ":"))
-    return f"event: error\ndata: {data}\n\n".encode()
-
-
-def anthropic_ping() -> bytes:
-    """Anthropic's keepalive event (clients ignore it)."""
-    return b'event: ping\ndata: {"type": "ping"}\n\n'
+    data = {"type": "error", "error": {"type": anthropic_error_type(error), "message": error_message(error)}}
+    return f"event: error\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
