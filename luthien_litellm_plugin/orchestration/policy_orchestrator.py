@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from functools import partial
-from typing import TypeVar, cast
+from typing import TypeVar, cast, overload
 
 from litellm.types.llms.openai import ResponsesAPIResponse
 from litellm.types.utils import ModelResponse, ModelResponseStream
@@ -17,15 +17,17 @@ from luthien_litellm_plugin.llm.client import LLMClient
 from luthien_litellm_plugin.observability.context import ObservabilityContext
 from luthien_litellm_plugin.observability.transaction_recorder import TransactionRecorder
 from luthien_litellm_plugin.orchestration import anthropic_message, responses_object
+from luthien_litellm_plugin.orchestration.chain_stream import ChainLink, ChainStream
 from luthien_litellm_plugin.orchestration.policy_stream import OutputEgress, PolicyStream
 from luthien_litellm_plugin.orchestration.transaction import Transaction
-from luthien_litellm_plugin.policies.policy import Policy, PolicyContext
+from luthien_litellm_plugin.policies.chain import ChainPolicy
+from luthien_litellm_plugin.policies.policy import Policy, PolicyContext, member_scratchpad
 from luthien_litellm_plugin.streaming.anthropic_egress import ANTHROPIC_PING, AnthropicEgress
 from luthien_litellm_plugin.streaming.anthropic_ingress import AnthropicIngress, AnthropicWire
 from luthien_litellm_plugin.streaming.anthropic_validator import AnthropicStreamValidator
 from luthien_litellm_plugin.streaming.egress import EgressStream
 from luthien_litellm_plugin.streaming.error_types import anthropic_error_event
-from luthien_litellm_plugin.streaming.holds import Holds
+from luthien_litellm_plugin.streaming.holds import Changes, Holds
 from luthien_litellm_plugin.streaming.release import Release
 from luthien_litellm_plugin.streaming.responses_egress import ResponsesEgress
 from luthien_litellm_plugin.streaming.responses_ingress import ResponsesIngress, ResponsesWire
@@ -43,6 +45,7 @@ from luthien_litellm_plugin.types import JSONObject, RequestMessage, ToolCall
 
 Chunk = ModelResponseStream
 T = TypeVar("T")
+K = TypeVar("K")
 Out = TypeVar("Out")
 DEFAULT_IDLE_TIMEOUT_SECONDS = 30.0
 
@@ -122,6 +125,7 @@ class PolicyOrchestrator:
 
     # ----- responses obtained elsewhere -----
 
+    @overload
     def stream_response(
         self,
         upstream: AsyncIterator[Chunk],
@@ -130,11 +134,35 @@ class PolicyOrchestrator:
         request: RequestMessage | None = None,
         *,
         client_error: ClientError = _as_is,
-        keepalive: Callable[[], Chunk] | None = None,
-    ) -> AsyncGenerator[Chunk, None]:
+        keepalive: None = None,
+    ) -> AsyncGenerator[Chunk, None]: ...
+
+    @overload
+    def stream_response(
+        self,
+        upstream: AsyncIterator[Chunk],
+        transaction_id: str,
+        span: Span,
+        request: RequestMessage | None = None,
+        *,
+        client_error: ClientError = _as_is,
+        keepalive: Callable[[], K],
+    ) -> AsyncGenerator[Chunk | K, None]: ...
+
+    def stream_response(
+        self,
+        upstream: AsyncIterator[Chunk],
+        transaction_id: str,
+        span: Span,
+        request: RequestMessage | None = None,
+        *,
+        client_error: ClientError = _as_is,
+        keepalive: Callable[[], K] | None = None,
+    ) -> AsyncGenerator[Chunk | K, None]:
         """Run an upstream stream through the policy. Records the transaction however it ends; a
-        failure is raised as `client_error(error)`; `keepalive()` is sent while held blocks are
-        decided after the upstream ended."""
+        failure is raised as `client_error(error)`; `keepalive()` is sent when blocks are held
+        and the client received nothing for `runtime.KEEPALIVE_SECONDS` (in the proxy: an SSE
+        comment)."""
         transaction = self.transaction(transaction_id, span)
         recorder = transaction.recorder
         egress = EgressStream(recorder.add_egress_chunk)
@@ -333,6 +361,7 @@ class PolicyOrchestrator:
             request,
             scratchpad=transaction.scratchpad,
             observability=transaction.observability,
+            llm=self.llm_client,
         )
 
     def _policy_stream(
@@ -341,25 +370,56 @@ class PolicyOrchestrator:
         request: RequestMessage | None,
         egress: OutputEgress[Out],
         deadline: IdleDeadline,
-    ) -> PolicyStream[Out]:
+    ) -> PolicyStream[Out] | ChainStream[Out]:
+        """The stream processor: one policy's, or, for a chain, one per member, each fed what the
+        previous one released."""
         final_request = request or transaction.final_request
         if final_request is None:
             raise RuntimeError(f"transaction {transaction.transaction_id} has no request")
 
-        def context(assembler: StreamingChunkAssembler, release: Release, holds: Holds) -> StreamingResponseContext:
-            return StreamingResponseContext(
-                transaction.transaction_id,
-                final_request,
-                assembler.state,
-                release,
-                holds,
-                scratchpad=transaction.scratchpad,
-                observability=transaction.observability,
-                keepalive=deadline.keepalive,
-                policy_name=self.policy.name,
-            )
+        def contexts(
+            policy: Policy, scratchpad: dict[str, object]
+        ) -> Callable[[StreamingChunkAssembler, Release, Holds], StreamingResponseContext]:
+            def context(assembler: StreamingChunkAssembler, release: Release, holds: Holds) -> StreamingResponseContext:
+                return StreamingResponseContext(
+                    transaction.transaction_id,
+                    final_request,
+                    assembler.state,
+                    release,
+                    holds,
+                    scratchpad=scratchpad,
+                    observability=transaction.observability,
+                    keepalive=deadline.keepalive,
+                    policy_name=policy.name,
+                    llm=self.llm_client,
+                )
 
-        return PolicyStream(self.policy, egress, context, transaction.recorder.add_ingress_chunk)
+            return context
+
+        observe_ingress = transaction.recorder.add_ingress_chunk
+        if not isinstance(self.policy, ChainPolicy):
+            return PolicyStream(self.policy, egress, contexts(self.policy, transaction.scratchpad), observe_ingress)
+        changes = Changes()
+        *firsts, last = self.policy.members
+        links = [
+            PolicyStream(
+                member,
+                ChainLink(),
+                contexts(member, member_scratchpad(transaction.scratchpad, position)),
+                observe_ingress if position == 0 else _unobserved,
+                changes,
+            )
+            for position, member in enumerate(firsts)
+        ]
+        scratchpad = member_scratchpad(transaction.scratchpad, len(firsts))
+        final = PolicyStream(
+            last, egress, contexts(last, scratchpad), _unobserved if firsts else observe_ingress, changes
+        )
+        return ChainStream(links, final, changes)
+
+
+def _unobserved(chunk: Chunk) -> None:
+    """A chain's later policies see what the one before released, not the upstream."""
 
 
 def _tool_call_response(tool_call: ToolCall) -> ModelResponse:

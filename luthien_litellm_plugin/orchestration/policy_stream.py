@@ -10,7 +10,7 @@ from litellm.types.utils import ModelResponseStream
 from luthien_litellm_plugin.errors import LuthienError, PolicyError
 from luthien_litellm_plugin.policies.policy import Policy, StreamHooks
 from luthien_litellm_plugin.streaming.chunks import finish_reason_of, single_choice, split_chunk
-from luthien_litellm_plugin.streaming.holds import Holds
+from luthien_litellm_plugin.streaming.holds import Changes, Holds
 from luthien_litellm_plugin.streaming.release import Egress, Release
 from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, StreamBlock, ToolCallStreamBlock
 from luthien_litellm_plugin.streaming.streaming_chunk_assembler import StreamingChunkAssembler
@@ -37,6 +37,7 @@ class PolicyStream(Generic[Out]):
         egress: OutputEgress[Out],
         context: Callable[[StreamingChunkAssembler, Release, Holds], StreamingResponseContext],
         observe_ingress: Callable[[Chunk], None],
+        changes: Changes | None = None,
     ) -> None:
         self.policy = policy
         self.egress = egress
@@ -45,7 +46,7 @@ class PolicyStream(Generic[Out]):
             owns_content=self.hooks.owns_content, owns_tool_calls=self.hooks.owns_tool_calls
         )
         self.release = Release(self.assembler.state, egress)
-        self.holds = Holds(self.release)
+        self.holds = Holds(self.release, changes)
         self.ctx = context(self.assembler, self.release, self.holds)
         self._observe_ingress = observe_ingress
         self._finish_reason: str | None = None
@@ -76,7 +77,14 @@ class PolicyStream(Generic[Out]):
         return self.holds.pending
 
     def changed(self) -> Awaitable[bool]:
-        return self.holds.changed()
+        return self.holds.changes.wait()
+
+    async def pump(self) -> None:
+        """A decision's release went to the egress when it arrived: nothing to hand on."""
+        self.holds.changes.clear()
+
+    def busy_until(self) -> float:
+        return self.holds.busy_until()
 
     def check(self) -> None:
         """Raise the failure of a held block's decision (as a PolicyError: fail closed)."""

@@ -10,9 +10,10 @@ from litellm.types.utils import ModelResponse
 from opentelemetry.trace import Span
 
 from luthien_litellm_plugin.errors import PolicyBlockedError
+from luthien_litellm_plugin.llm.client import LLMClient
 from luthien_litellm_plugin.observability.context import NoOpObservabilityContext, ObservabilityContext
 from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, ToolCallStreamBlock
-from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
+from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext, require_llm
 from luthien_litellm_plugin.types import RequestMessage
 
 
@@ -27,6 +28,7 @@ class PolicyContext:
         *,
         scratchpad: dict[str, object] | None = None,
         observability: ObservabilityContext | None = None,
+        llm: LLMClient | None = None,
     ) -> None:
         self.call_id = call_id
         """The transaction id."""
@@ -35,6 +37,38 @@ class PolicyContext:
         self.scratchpad: dict[str, object] = scratchpad if scratchpad is not None else {}
         """Per-request policy state, shared with the streaming hooks of the same request."""
         self.observability = observability or NoOpObservabilityContext(call_id)
+        self._llm = llm
+
+    @property
+    def transaction_id(self) -> str:
+        return self.call_id
+
+    @property
+    def llm(self) -> LLMClient:
+        """The client for the policy's own model calls (e.g. a judge): in the proxy, LiteLLM's
+        router over the proxy's own model groups; as a library, the orchestrator's client."""
+        return require_llm(self._llm)
+
+    def for_member(self, index: int, request: RequestMessage) -> PolicyContext:
+        """The context of a chain's `index`th policy: its own scratchpad, the request as the
+        policies before it left it."""
+        return PolicyContext(
+            self.call_id,
+            self.span,
+            request,
+            scratchpad=member_scratchpad(self.scratchpad, index),
+            observability=self.observability,
+            llm=self._llm,
+        )
+
+
+def member_scratchpad(scratchpad: dict[str, object], index: int) -> dict[str, object]:
+    """The part of a transaction's scratchpad that belongs to a chain's `index`th policy."""
+    key = f"luthien.chain.{index}"
+    found = scratchpad.get(key)
+    if not isinstance(found, dict):
+        found = scratchpad[key] = {}
+    return found
 
 
 @dataclass(frozen=True)

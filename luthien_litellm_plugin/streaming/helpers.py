@@ -72,8 +72,18 @@ async def passthrough_last_chunk(ctx: StreamingResponseContext) -> None:
     ctx._release.flush(undecided_too=True)
 
 
-def hold_block(ctx: StreamingResponseContext, block: StreamBlock, decision: Awaitable[BlockDecision]) -> None:
+def hold_block(
+    ctx: StreamingResponseContext,
+    block: StreamBlock,
+    decision: Awaitable[BlockDecision],
+    *,
+    timeout: float | None = None,
+) -> None:
     """Decide `block` later, when `decision` resolves; the stream goes on meanwhile (text before
     the block keeps flowing, other blocks may be held at the same time). What follows the block
-    waits for it. A decision that raises fails the stream closed."""
-    ctx._holds.hold(block, decision)
+    waits for it. A decision that raises fails the stream closed.
+
+    `timeout`: how long the decision may take (enforce it in the decision itself, e.g. with
+    `asyncio.timeout`). Until then the pending decision counts as activity for the stream's
+    idle timeout; without one, the idle timeout runs while the decision is pending."""
+    ctx._holds.hold(block, decision, timeout)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from litellm.types.utils import ModelResponseStream
 
+from luthien_litellm_plugin.llm.client import LLMClient
 from luthien_litellm_plugin.observability.context import ObservabilityContext
 from luthien_litellm_plugin.streaming.holds import Holds
 from luthien_litellm_plugin.streaming.release import Release
@@ -15,6 +16,12 @@ from luthien_litellm_plugin.types import RequestMessage
 
 def _no_keepalive() -> None:
     return None
+
+
+def require_llm(llm: LLMClient | None) -> LLMClient:
+    if llm is None:
+        raise RuntimeError("no LLM client for policy model calls: give the orchestrator one (llm_client)")
+    return llm
 
 
 class StreamingResponseContext:
@@ -38,6 +45,7 @@ class StreamingResponseContext:
         observability: ObservabilityContext,
         keepalive: Callable[[], None] = _no_keepalive,
         policy_name: str = "",
+        llm: LLMClient | None = None,
     ) -> None:
         self.transaction_id = transaction_id
         self.final_request = final_request
@@ -45,9 +53,16 @@ class StreamingResponseContext:
         self.observability = observability
         self.keepalive = keepalive
         self.policy_name = policy_name
+        self._llm = llm
         self._state = state
         self._release = release
         self._holds = holds
+
+    @property
+    def llm(self) -> LLMClient:
+        """The client for the policy's own model calls (e.g. a judge): in the proxy, LiteLLM's
+        router over the proxy's own model groups; as a library, the orchestrator's client."""
+        return require_llm(self._llm)
 
     @property
     def request(self) -> RequestMessage:

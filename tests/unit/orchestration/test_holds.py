@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from litellm.types.utils import ModelResponseStream
 
-from luthien_litellm_plugin.errors import PolicyError
+from luthien_litellm_plugin.errors import PolicyError, StreamIdleTimeoutError
 from luthien_litellm_plugin.llm.replay_client import ReplayLLMClient
 from luthien_litellm_plugin.observability.events import TRANSACTION_COMPLETED, InMemoryEventSink
 from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
@@ -169,3 +169,83 @@ async def test_a_replacement_tool_call_goes_in_the_held_calls_place() -> None:
     items = [item async for item in stream(Swap(), iterate(CALLS))]
     assert_valid_egress(items)
     assert [c["name"] for c in served_tool_calls(items)] == ["get_weather", "echo"]
+
+
+# ----- keepalives and the idle timeout while blocks are held -----
+
+
+class Slow(Policy):
+    """Holds each tool call for `seconds` (None: until cancelled), declaring `budget` as its time budget."""
+
+    def __init__(self, seconds: float | None, budget: float | None) -> None:
+        self.seconds = seconds
+        self.budget = budget
+
+    async def on_tool_call_complete(self, ctx: StreamingResponseContext, block: ToolCallStreamBlock) -> None:
+        hold_block(ctx, block, self.decide(), timeout=self.budget)
+
+    async def decide(self) -> BlockDecision:
+        if self.seconds is None:
+            await asyncio.Event().wait()
+        else:
+            await asyncio.sleep(self.seconds)  # a slow judge, not test synchronisation
+        return BlockDecision.keep()
+
+
+async def served_with_idle_timeout(
+    policy: Policy, idle: float, upstream: AsyncIterator[ModelResponseStream], sink: InMemoryEventSink
+) -> list[ModelResponseStream | str]:
+    orchestrator = create_default_orchestrator(
+        policy, ReplayLLMClient(), db_pool=sink, stream_idle_timeout_seconds=idle
+    )
+    final = await orchestrator.process_request(request(), "txn", SPAN)
+    return [item async for item in orchestrator.stream_response(upstream, "txn", SPAN, final, keepalive=lambda: "ping")]
+
+
+async def test_a_pending_decision_within_its_budget_counts_as_activity() -> None:
+    sink = InMemoryEventSink()
+    served = await served_with_idle_timeout(Slow(0.3, budget=5), 0.05, iterate(CALLS), sink)
+    chunks = [item for item in served if not isinstance(item, str)]
+    assert [c["name"] for c in served_tool_calls(chunks)] == ["get_weather", "bash"]
+    assert [e.payload["status"] for e in sink.of_type(TRANSACTION_COMPLETED)] == ["success"]
+
+
+@pytest.mark.parametrize("budget", [0.05, None])
+async def test_a_decision_pending_past_its_budget_times_the_stream_out(
+    budget: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime, "KEEPALIVE_SECONDS", 0.01)  # keepalives must not count as activity
+    sink = InMemoryEventSink()
+    served: list[ModelResponseStream | str] = []
+    orchestrator = create_default_orchestrator(
+        Slow(None, budget), ReplayLLMClient(), db_pool=sink, stream_idle_timeout_seconds=0.1
+    )
+    final = await orchestrator.process_request(request(), "txn", SPAN)
+    with pytest.raises(StreamIdleTimeoutError):
+        async for item in orchestrator.stream_response(iterate(CALLS), "txn", SPAN, final, keepalive=lambda: "ping"):
+            served.append(item)
+    assert "ping" in served
+    assert [e.payload["status"] for e in sink.of_type(TRANSACTION_COMPLETED)] == ["timeout"]
+
+
+async def test_a_client_gets_keepalives_while_a_block_is_held_and_the_upstream_is_still_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runtime, "KEEPALIVE_SECONDS", 0.01)
+    upstream_resumes = asyncio.Event()
+
+    async def open_after_the_calls() -> AsyncIterator[ModelResponseStream]:
+        for item in CALLS:
+            yield item
+        await upstream_resumes.wait()
+
+    policy = Judge()
+    orchestrator = create_default_orchestrator(policy, ReplayLLMClient())
+    final = await orchestrator.process_request(request(), "txn", SPAN)
+    served = orchestrator.stream_response(open_after_the_calls(), "txn", SPAN, final, keepalive=lambda: "ping")
+    assert served_text([await anext(served)]) == "Checking."
+    assert await anext(served) == "ping"  # held calls, an upstream that is open but quiet
+    policy.release.set()
+    upstream_resumes.set()
+    rest = [item async for item in served]
+    assert served_tool_calls([item for item in rest if not isinstance(item, str)])[0]["name"] == "get_weather"
