@@ -41,8 +41,11 @@ class ObservabilityContext(ABC):
     def add_span_event(self, name: str, attributes: SpanAttributes | None = None) -> None:
         """Add event to current span."""
 
-    def record_histogram(self, name: str, value: float, labels: dict[str, str] | None = None) -> None:
-        """Record `value` (milliseconds) in the histogram `name`. Default: nothing."""
+    def record_histogram(
+        self, name: str, value: float, labels: dict[str, str] | None = None, *, only: bool = False
+    ) -> None:
+        """Record `value` (milliseconds) in the histogram `name`, labelled with this context's
+        bounded labels plus `labels` (with `only`: `labels` alone). Default: nothing."""
 
 
 class NoOpObservabilityContext(ObservabilityContext):
@@ -119,9 +122,11 @@ class DefaultObservabilityContext(ObservabilityContext):
         all_labels = {**self._labels, **metrics.bounded_labels(labels or {})}
         metrics.counter(name).add(value, all_labels)
 
-    def record_histogram(self, name: str, value: float, labels: dict[str, str] | None = None) -> None:
-        all_labels = {**self._labels, **metrics.bounded_labels(labels or {})}
-        metrics.histogram(name).record(value, all_labels)
+    def record_histogram(
+        self, name: str, value: float, labels: dict[str, str] | None = None, *, only: bool = False
+    ) -> None:
+        given = metrics.bounded_labels(labels or {})
+        metrics.histogram(name).record(value, given if only else {**self._labels, **given})
 
     def add_span_attribute(self, key: str, value: JSONValue) -> None:
         attribute = _primitive(value)

@@ -29,6 +29,8 @@ PROCESS_EXITED = "process.exited"
 """A process is gone (found by the spool of a later start): its transactions still `started`
 are closed as `error`. Payload: `process`, `error`; it belongs to no transaction (`transaction_id` "")."""
 PROCESS_EXITED_ERROR = "process exited before the transaction completed"
+POLICY_JUDGE_VERDICT = "policy.judge_verdict"
+"""A policy's LLM judge decided about one tool call or text block (`policies.judging.JudgeVerdict`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from opentelemetry import metrics
 from opentelemetry.metrics import Counter, Histogram
 
-ALLOWED_LABELS = frozenset({"model", "policy", "status", "streaming", "event_type", "sink"})
+ALLOWED_LABELS = frozenset({"model", "policy", "status", "streaming", "event_type", "sink", "judge_model"})
 """Labels with a bounded set of values. Per-request ids never become metric labels."""
 
 _METER_NAME = "luthien_litellm_plugin"

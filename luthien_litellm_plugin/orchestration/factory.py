@@ -22,6 +22,7 @@ def create_default_orchestrator(
     event_publisher: EventSink | None = None,
     *,
     stream_idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
+    keepalive_seconds: float | None = None,
     labels: dict[str, str] | None = None,
 ) -> PolicyOrchestrator:
     """Create orchestrator with default dependencies.
@@ -49,4 +50,5 @@ def create_default_orchestrator(
         observability_factory=observability_factory,
         recorder_factory=recorder_factory,
         stream_idle_timeout_seconds=stream_idle_timeout_seconds,
+        keepalive_seconds=keepalive_seconds,
     )

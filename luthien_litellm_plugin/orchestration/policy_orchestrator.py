@@ -76,12 +76,16 @@ class PolicyOrchestrator:
         recorder_factory: Callable[[ObservabilityContext], TransactionRecorder],
         *,
         stream_idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
+        keepalive_seconds: float | None = None,
     ) -> None:
         self.policy = policy
         self.llm_client = llm_client
+        """The upstream for `process_*`, and the client policies make their own model calls with."""
         self.observability_factory = observability_factory
         self.recorder_factory = recorder_factory
         self.stream_idle_timeout_seconds = stream_idle_timeout_seconds
+        self.keepalive_seconds = keepalive_seconds
+        """While blocks are held: a keepalive after this long without output (default `runtime.KEEPALIVE_SECONDS`)."""
         self._transactions: dict[str, Transaction] = {}
 
     # ----- the plan's API -----
@@ -170,7 +174,13 @@ class PolicyOrchestrator:
         stream = self._policy_stream(transaction, request, egress, deadline)
         finish = partial(self._finish_stream, transaction_id)
         return serve_chunks(
-            upstream, stream, deadline=deadline, finish=finish, client_error=client_error, keepalive=keepalive
+            upstream,
+            stream,
+            deadline=deadline,
+            finish=finish,
+            client_error=client_error,
+            keepalive=keepalive,
+            keepalive_seconds=self.keepalive_seconds,
         )
 
     def stream_anthropic_response(
@@ -207,6 +217,7 @@ class PolicyOrchestrator:
             error_frame=error_frame,
             client_error=client_error,
             keepalive=keepalive,
+            keepalive_seconds=self.keepalive_seconds,
         )
 
     def stream_responses_response(

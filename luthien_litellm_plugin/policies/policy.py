@@ -138,6 +138,11 @@ class Policy(ABC):
         """The streaming hooks this policy implements (by default: those its class overrides)."""
         return _overridden_hooks(type(self))
 
+    def model_groups(self) -> dict[str, str]:
+        """The model groups this policy calls itself (e.g. a judge), by the option naming each.
+        The proxy refuses to start when one is not in its `model_list`."""
+        return {}
+
     async def on_request(self, request: RequestMessage, context: PolicyContext) -> RequestMessage:
         """Process request before sending to LLM."""
         return request

@@ -8,15 +8,19 @@ from pydantic import BaseModel, ValidationError
 
 from luthien_litellm_plugin.policies.all_caps import AllCapsPolicy
 from luthien_litellm_plugin.policies.block_tools import BlockToolsPolicy
+from luthien_litellm_plugin.policies.llm_rule import LLMRulePolicy
 from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
 from luthien_litellm_plugin.policies.policy import Policy
 from luthien_litellm_plugin.policies.string_replacement import StringReplacementPolicy
+from luthien_litellm_plugin.policies.tool_call_judge import ToolCallJudgePolicy
 
 BUILTIN_POLICIES: dict[str, type[Policy]] = {
     "passthrough": PassthroughPolicy,
     "all_caps": AllCapsPolicy,
     "string_replacement": StringReplacementPolicy,
     "block_tools": BlockToolsPolicy,
+    "tool_call_judge": ToolCallJudgePolicy,
+    "llm_rule": LLMRulePolicy,
 }
 
 

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from litellm.types.utils import (
-    ChatCompletionCustomToolCallPayload,
-    ChatCompletionMessageCustomToolCall,
-    ChatCompletionMessageToolCall,
-    Choices,
-    Function,
-    FunctionCall,
-    ModelResponse,
-)
+from litellm.types.utils import ModelResponse
 
+from luthien_litellm_plugin.policies.decisions import decide_blocks
 from luthien_litellm_plugin.policies.policy import Policy, PolicyContext, StreamHooks
-from luthien_litellm_plugin.streaming.helpers import drop_block, send_text, send_tool_call
+from luthien_litellm_plugin.streaming.helpers import BlockDecision, drop_block, send_text, send_tool_call
 from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, ToolCallStreamBlock
 from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
 from luthien_litellm_plugin.types import RequestMessage, ToolCall
@@ -82,57 +75,25 @@ class SimplePolicy(Policy):
     # ----- non-streaming -----
 
     async def process_full_response(self, response: ModelResponse, context: PolicyContext) -> ModelResponse:
-        """Apply the same transformations to a complete response (returns a new object)."""
-        result = response.model_copy(deep=True)
-        for choice in result.choices:
-            if isinstance(choice, Choices):
-                await self._apply_to_choice(choice, context.request)
-        return result
+        """Apply the same transformations to a complete response (returns a new object). The
+        decisions of one response (its text, each tool call) run concurrently."""
+        cls = type(self)
+        request = context.request
 
-    async def _apply_to_choice(self, choice: Choices, request: RequestMessage) -> None:
-        message = choice.message
-        text = message.content or ""
-        if text:
-            text = await self.on_response_content(text, request)
-        kept: list[ChatCompletionMessageToolCall | ChatCompletionMessageCustomToolCall] = []
-        for call in message.tool_calls or []:
-            original = _tool_call_of(call)
-            decision = await self.on_response_tool_call(original, request)
+        async def text(content: str) -> BlockDecision:
+            transformed = await self.on_response_content(content, request)
+            return BlockDecision.keep() if transformed == content else BlockDecision.drop(text=transformed)
+
+        async def tool_call(call: ToolCall) -> BlockDecision:
+            decision = await self.on_response_tool_call(call, request)
+            if decision == call:
+                return BlockDecision.keep()
             if isinstance(decision, ToolCall):
-                kept.append(call if decision == original else _message_tool_call(decision))
-            elif decision:
-                text += decision
-        legacy = message.function_call
-        kept_legacy: FunctionCall | None = None
-        if legacy is not None:
-            original = ToolCall(id="", name=legacy.name or "", arguments=legacy.arguments or "", type="function_call")
-            decision = await self.on_response_tool_call(original, request)
-            if isinstance(decision, ToolCall):
-                kept_legacy = legacy if decision == original else FunctionCall(**_function_of(decision))
-            elif decision:
-                text += decision
-        message.content = text or None
-        had_tool_calls = bool(message.tool_calls)
-        message.tool_calls = kept or None
-        message.function_call = kept_legacy
-        if (had_tool_calls and not kept and choice.finish_reason == "tool_calls") or (
-            legacy is not None and kept_legacy is None and choice.finish_reason == "function_call"
-        ):
-            choice.finish_reason = "stop"
+                return BlockDecision.drop(tool_call=decision)
+            return BlockDecision.drop(text=decision or None)
 
-
-def _tool_call_of(call: ChatCompletionMessageToolCall | ChatCompletionMessageCustomToolCall) -> ToolCall:
-    if isinstance(call, ChatCompletionMessageCustomToolCall):
-        return ToolCall(id=call.id, name=call.custom.name, arguments=call.custom.input, type="custom")
-    return ToolCall(id=call.id or "", name=call.function.name or "", arguments=call.function.arguments or "")
-
-
-def _function_of(tool_call: ToolCall) -> dict[str, str]:
-    return {"name": tool_call.name, "arguments": tool_call.arguments}
-
-
-def _message_tool_call(tool_call: ToolCall) -> ChatCompletionMessageToolCall | ChatCompletionMessageCustomToolCall:
-    if tool_call.type == "custom":
-        payload = ChatCompletionCustomToolCallPayload(name=tool_call.name, input=tool_call.arguments)
-        return ChatCompletionMessageCustomToolCall(id=tool_call.id, custom=payload)
-    return ChatCompletionMessageToolCall(id=tool_call.id, type="function", function=Function(**_function_of(tool_call)))
+        return await decide_blocks(
+            response,
+            text=text if cls.on_response_content is not SimplePolicy.on_response_content else None,
+            tool_call=tool_call if cls.on_response_tool_call is not SimplePolicy.on_response_tool_call else None,
+        )

@@ -25,6 +25,11 @@ class Binding:
     """An operator allowed this route without a policy: any deployment may serve it."""
 
 
+INTERNAL = Binding(None, "luthien-internal", unpoliced=True)
+"""The plugin's own model calls (a policy's judge): any deployment may serve them, and they open
+no transaction. Bound only in the task that makes such a call (see `router_client`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RoutedDeployment:
     """The deployment the router picked for the current attempt."""

@@ -16,6 +16,7 @@ from luthien_litellm_plugin.proxy.litellm_contract import check_litellm_contract
 from luthien_litellm_plugin.proxy.litellm_workarounds import avoid_gc_contextvar_crash
 from luthien_litellm_plugin.proxy.model_policies import (
     check_fallbacks,
+    check_policy_models,
     load_config_file,
     model_list_of,
     model_policies,
@@ -57,11 +58,14 @@ def recording_sink(settings: LuthienSettings) -> EventSink:
 def validated_config(luthien: object, file_config: Mapping[str, object]) -> tuple[PluginConfig, dict[str, str]]:
     """`callback_settings.luthien` and the rest of litellm_config.yaml, checked as the proxy checks
     them at start (also by `luthien check-config`): the plugin's settings and policies, each model
-    group's policy, fallbacks. Raises `ConfigError` naming the YAML key."""
+    group's policy, fallbacks, the model groups policies call (judges). Raises `ConfigError` naming
+    the YAML key."""
     config = load_plugin_config(luthien)
     default = config.settings.default_policy
     policies = model_policies(model_list_of(file_config), set(config.policies), default)
     check_fallbacks(file_config, lambda group: policies.get(group, default), config.same_policy)
+    if file_config:  # without a config file (library use) there are no model groups to check
+        check_policy_models(config.policies, file_config)
     return config, policies
 
 

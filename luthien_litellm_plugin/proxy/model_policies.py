@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 
 import yaml
 
-from luthien_litellm_plugin.proxy.settings import ConfigError
+from luthien_litellm_plugin.policies.policy import Policy
+from luthien_litellm_plugin.proxy.settings import ROOT, ConfigError
 
 POLICY_KEY = "luthien_policy"
 
@@ -89,3 +91,21 @@ def model_list_of(config: Mapping[str, object]) -> list[object]:
     if not isinstance(model_list, list):
         raise ConfigError("model_list: expected a list")
     return model_list
+
+
+def check_policy_models(policies: Mapping[str, Policy], config: Mapping[str, object]) -> None:
+    """Refuse a policy that calls a model group (a judge's `judge_model`) the proxy does not serve:
+    a model group of `model_list`, one of its wildcard groups, or a `router_settings.model_group_alias`."""
+    groups = {str(d.get("model_name")) for d in model_list_of(config) if isinstance(d, Mapping)}
+    router_settings = config.get("router_settings")
+    aliases = router_settings.get("model_group_alias") if isinstance(router_settings, Mapping) else None
+    groups |= set(aliases) if isinstance(aliases, Mapping) else set()
+    for name, policy in policies.items():
+        for option, group in policy.model_groups().items():
+            if group not in groups and not any(
+                fnmatch.fnmatchcase(group, pattern) for pattern in groups if "*" in pattern
+            ):
+                raise ConfigError(
+                    f"{ROOT}.policies.{name}.options.{option}: model group '{group}' is not in model_list "
+                    f"(known: {', '.join(sorted(groups)) or 'none'})"
+                )

@@ -47,7 +47,9 @@ from luthien_litellm_plugin.proxy.coverage import (
     request_path,
 )
 from luthien_litellm_plugin.proxy.deployment_policies import DeploymentPolicies
+from luthien_litellm_plugin.proxy.router_client import RouterLLMClient
 from luthien_litellm_plugin.proxy.settings import PluginConfig
+from luthien_litellm_plugin.streaming.egress import CHAT_KEEPALIVE
 from luthien_litellm_plugin.streaming.responses_egress import ResponsesEgress
 from luthien_litellm_plugin.types import JSONObject, RequestMessage, ToolCall
 
@@ -78,8 +80,15 @@ class LuthienCallback(CustomLogger):
         settings = config.settings
         timeout = settings.stream_idle_timeout_seconds
         policies = {**config.policies, UNPOLICED: PassthroughPolicy().named(UNPOLICED)}
+        models = RouterLLMClient()  # a policy's own model calls (judges) go through the proxy's router
         self.orchestrators: dict[str, PolicyOrchestrator] = {
-            name: create_default_orchestrator(policy, None, sink, stream_idle_timeout_seconds=timeout)
+            name: create_default_orchestrator(
+                policy,
+                models,
+                sink,
+                stream_idle_timeout_seconds=timeout,
+                keepalive_seconds=settings.stream_keepalive_seconds,
+            )
             for name, policy in policies.items()
         }
         self.deployments = DeploymentPolicies(model_policies, settings.default_policy, config.policies)
@@ -359,7 +368,9 @@ class LuthienCallback(CustomLogger):
                 reads, transaction_id, span, error_frame=anthropic_error_event, client_error=client_error
             )
         chunks = cast(AsyncIterator[ModelResponseStream], response)
-        return orchestrator.stream_response(chunks, transaction_id, span, client_error=client_error)
+        return orchestrator.stream_response(
+            chunks, transaction_id, span, client_error=client_error, keepalive=_chat_keepalive
+        )
 
     async def async_post_call_success_hook(
         self, data: dict, user_api_key_dict: UserAPIKeyAuth, response: object
@@ -475,6 +486,10 @@ async def _finished_when_done(
         raise
     finally:
         await asyncio.shield(orchestrator.finish(transaction_id, status, error))
+
+
+def _chat_keepalive() -> bytes:
+    return CHAT_KEEPALIVE
 
 
 def _api_of(data: dict) -> request_data.Api:

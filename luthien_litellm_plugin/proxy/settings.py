@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from luthien_litellm_plugin.policies.chain import ChainPolicy
 from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
 from luthien_litellm_plugin.policies.policy import Policy
 from luthien_litellm_plugin.policies.registry import BUILTIN_POLICIES, PolicyConfigError, build_policy
@@ -23,10 +25,22 @@ class ConfigError(ValueError):
 
 
 class PolicySpec(BaseModel):
+    """One entry of `policies`: a class with its options, or a chain of other policies."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    class_: str = Field(alias="class", min_length=1)
+    class_: str | None = Field(default=None, alias="class", min_length=1)
     options: dict[str, object] = Field(default_factory=dict)
+    chain: list[str] | None = Field(default=None, min_length=1)
+    """Names of configured policies, applied in this order."""
+
+    @model_validator(mode="after")
+    def _class_or_chain(self) -> PolicySpec:
+        if (self.class_ is None) == (self.chain is None):
+            raise ValueError("set either `class` (with its `options`) or `chain` (a list of policy names)")
+        if self.chain is not None and self.options:
+            raise ValueError("a `chain` takes no `options` (its policies have their own)")
+        return self
 
 
 class LuthienSettings(BaseModel):
@@ -37,6 +51,9 @@ class LuthienSettings(BaseModel):
     default_policy: str = "passthrough"
     policies: dict[str, PolicySpec] = Field(default_factory=dict)
     stream_idle_timeout_seconds: float = Field(default=30.0, gt=0)
+    stream_keepalive_seconds: float = Field(default=10.0, gt=0)
+    """While a policy holds part of a stream (e.g. a judge deciding), a keepalive goes to a client
+    that received nothing for this long (`event: ping` on /v1/messages, `: ping` on chat)."""
     database_url: str | None = None
     redis_url: str | None = None
     spool_dir: str | None = None
@@ -115,13 +132,39 @@ def _build_policies(settings: LuthienSettings) -> dict[str, Policy]:
     for name, policy_class in BUILTIN_POLICIES.items():
         if getattr(policy_class, "Options", None) is None:
             policies[name] = policy_class().named(name)
+    chains: dict[str, list[str]] = {}
     for name, spec in settings.policies.items():
+        if spec.chain is not None:
+            chains[name] = spec.chain
+            continue
+        assert spec.class_ is not None  # PolicySpec requires class or chain
         try:
             policies[name] = build_policy(name, spec.class_, spec.options, f"{ROOT}.policies.{name}")
         except PolicyConfigError as error:
             raise ConfigError(str(error)) from error
+    for name in chains:
+        policies.pop(name, None)  # a chain may reuse a built-in's name
+    for name in chains:
+        _build_chain(name, chains, policies, ())
     return policies
 
 
-def _known(policies: dict[str, Policy]) -> str:
+def _build_chain(name: str, chains: dict[str, list[str]], policies: dict[str, Policy], via: tuple[str, ...]) -> Policy:
+    """The chain `name`, building the chains it names first; refuses unknown names and cycles."""
+    if name in via:
+        cycle = " → ".join([*via[via.index(name) :], name])
+        raise ConfigError(f"{ROOT}.policies.{via[-1]}.chain: chains form a cycle ({cycle})")
+    if name in policies:
+        return policies[name]
+    members: list[Policy] = []
+    for position, member in enumerate(chains[name]):
+        if member not in policies and member not in chains:
+            known = _known({**policies, **chains})
+            raise ConfigError(f"{ROOT}.policies.{name}.chain[{position}]: unknown policy '{member}' ({known})")
+        members.append(_build_chain(member, chains, policies, (*via, name)))
+    policies[name] = ChainPolicy(members).named(name)
+    return policies[name]
+
+
+def _known(policies: Mapping[str, object]) -> str:
     return "known: " + ", ".join(sorted(policies))

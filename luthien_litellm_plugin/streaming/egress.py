@@ -34,6 +34,10 @@ from luthien_litellm_plugin.streaming.chunks import (
 )
 
 DeltaToolCall = ChatCompletionDeltaToolCall | ChatCompletionDeltaCustomToolCall
+CHAT_KEEPALIVE = b": ping\n\n"
+"""The keepalive of a chat stream: an SSE comment, what LiteLLM itself sends as one
+(`sse_keepalive_ping_interval_seconds`). SSE clients (the openai SDKs, `EventSource`) skip comment
+lines; LiteLLM writes bytes a hook yields to the client verbatim."""
 EmitObserver = Callable[[ModelResponseStream], None]
 
 

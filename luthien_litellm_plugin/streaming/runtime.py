@@ -168,11 +168,13 @@ async def serve_chunks(
     finish: Finish,
     client_error: ClientError = lambda error: error,
     keepalive: Callable[[], Keepalive] | None = None,
+    keepalive_seconds: float | None = None,
     error_item: ErrorItem[Out] | None = None,
 ) -> AsyncGenerator[Out | Keepalive, None]:
     """Serve an upstream of single chunks; each released item is yielded on its own. A failure is
-    raised (as `client_error(error)`), or ends the stream with `error_item(error)` when given."""
-    clock = _KeepaliveClock(keepalive is not None)
+    raised (as `client_error(error)`), or ends the stream with `error_item(error)` when given.
+    `keepalive_seconds` overrides `KEEPALIVE_SECONDS`."""
+    clock = _KeepaliveClock(keepalive is not None, keepalive_seconds)
     reader = _Reader(upstream.__anext__, processor, clock)
     deadline.busy_until = processor.busy_until
     status: TerminalStatus = "cancelled"
@@ -239,11 +241,12 @@ async def serve_batches(
     error_frame: ErrorFrame[Out],
     client_error: ClientError = lambda error: error,
     keepalive: Callable[[], Out] | None = None,
+    keepalive_seconds: float | None = None,
 ) -> AsyncGenerator[Out, None]:
     """Serve an upstream whose items each hold several chunks (the events of one network read).
     A batch is processed at once and what it released leaves as one item, `join(items)`. A
     failure after output started ends the stream with `error_frame(error)`, never a cut."""
-    clock = _KeepaliveClock(keepalive is not None)
+    clock = _KeepaliveClock(keepalive is not None, keepalive_seconds)
     reader = _Reader(upstream.__anext__, processor, clock)
     deadline.busy_until = processor.busy_until
     status: TerminalStatus = "cancelled"
@@ -306,8 +309,9 @@ async def serve_batches(
 class _KeepaliveClock:
     """When the client last received something, and so when it is due a keepalive."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, interval: float | None) -> None:
         self._enabled = enabled
+        self._interval = KEEPALIVE_SECONDS if interval is None else interval
         self._loop = asyncio.get_running_loop()
         self._sent_at = self._loop.time()
 
@@ -320,7 +324,7 @@ class _KeepaliveClock:
         """Seconds until the client is due a keepalive (None: never)."""
         if not self._enabled:
             return None
-        return max(0.0, self._sent_at + KEEPALIVE_SECONDS - self._loop.time())
+        return max(0.0, self._sent_at + self._interval - self._loop.time())
 
 
 class _Held(Protocol):

@@ -2,6 +2,7 @@ import pytest
 
 from luthien_litellm_plugin.policies.all_caps import AllCapsPolicy
 from luthien_litellm_plugin.policies.block_tools import BlockToolsPolicy
+from luthien_litellm_plugin.policies.chain import ChainPolicy
 from luthien_litellm_plugin.proxy.model_policies import model_policies
 from luthien_litellm_plugin.proxy.settings import ConfigError, load_plugin_config
 
@@ -65,6 +66,28 @@ def test_environment_references_are_resolved(monkeypatch: pytest.MonkeyPatch) ->
             {"policies": {"x": {"class": "block_tools", "options": {"tools": ["os.environ/LUTHIEN_UNSET_VAR"]}}}},
             "callback_settings.luthien.policies.x.options.tools[0]: environment variable LUTHIEN_UNSET_VAR is not set",
         ),
+        (
+            {"policies": {"g": {"chain": ["all_caps", "ghost"]}}},
+            "callback_settings.luthien.policies.g.chain[1]: unknown policy 'ghost' (known: all_caps, g, passthrough)",
+        ),
+        (
+            {"policies": {"a": {"chain": ["all_caps", "b"]}, "b": {"chain": ["a"]}}},
+            "callback_settings.luthien.policies.b.chain: chains form a cycle (a → b → a)",
+        ),
+        (
+            {"policies": {"a": {"chain": ["a"]}}},
+            "callback_settings.luthien.policies.a.chain: chains form a cycle (a → a)",
+        ),
+        ({"policies": {"a": {"chain": []}}}, "callback_settings.luthien.policies.a.chain: List should have at least 1"),
+        ({"policies": {"a": {}}}, "callback_settings.luthien.policies.a: Value error, set either `class`"),
+        (
+            {"policies": {"a": {"class": "all_caps", "chain": ["all_caps"]}}},
+            "callback_settings.luthien.policies.a: Value error, set either `class`",
+        ),
+        (
+            {"policies": {"a": {"chain": ["all_caps"], "options": {"x": 1}}}},
+            "callback_settings.luthien.policies.a: Value error, a `chain` takes no `options`",
+        ),
     ],
 )
 def test_invalid_configuration_names_the_yaml_key(raw: dict[str, object], message: str) -> None:
@@ -92,3 +115,20 @@ def test_blocked_request_response_is_error_by_default_and_validated() -> None:
     assert load_plugin_config({"blocked_request_response": "message"}).settings.blocked_request_response == "message"
     with pytest.raises(ConfigError, match=r"callback_settings\.luthien\.blocked_request_response: Input should be"):
         load_plugin_config({"blocked_request_response": "silence"})
+
+
+def test_chains_name_configured_policies_in_order_and_may_nest() -> None:
+    config = load_plugin_config(
+        {
+            "policies": {
+                "outer": {"chain": ["no_shell", "inner"]},
+                "inner": {"chain": ["all_caps", "passthrough"]},
+                "no_shell": {"class": "block_tools", "options": {"tools": ["bash"]}},
+            }
+        }
+    )
+    outer = config.policies["outer"]
+    assert isinstance(outer, ChainPolicy) and outer.name == "outer"
+    assert [member.name for member in outer.members] == ["no_shell", "all_caps", "passthrough"]
+    assert outer.members[0] is config.policies["no_shell"]
+    assert not config.is_passthrough("outer")
