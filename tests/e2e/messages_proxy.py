@@ -82,14 +82,16 @@ def running_messages_proxy(
     policies: dict[str, dict[str, object]] = POLICIES,
     settings: dict[str, object] | None = None,
     aliases: dict[str, str] | None = None,
+    extra_models: list[dict[str, object]] | None = None,
 ) -> Iterator[MessagesProxy]:
     """A started proxy whose `/v1/messages` on OpenAI models goes to the fake's chat/completions
     (`<backend>-<policy>` groups for each of `policies`, plus each alias: a group configured like
-    the group it names; `settings` as in `write_proxy_config`)."""
+    the group it names, plus `extra_models`; `settings` as in `write_proxy_config`)."""
     config = directory / "litellm_config.yaml"
     models = model_list(fake, policies)
     by_name = {model["model_name"]: model for model in models}
     models += [{**by_name[target], "model_name": alias} for alias, target in (aliases or {}).items()]
+    models += extra_models or []
     write_proxy_config(config, models, policies, settings)
     events_file = directory / "events.jsonl"
     log = directory / "proxy.log"

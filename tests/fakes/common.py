@@ -12,13 +12,16 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from tests.fakes.scenarios import Failure, Options, Provider, Writes, parse_options
+
+if TYPE_CHECKING:
+    from tests.fakes.judge_upstream import JudgeCall
 
 JSON = dict[str, Any]
 Outcome = Literal["pending", "completed", "aborted", "client_disconnected"]
@@ -113,6 +116,13 @@ class UpstreamState:
     seen: Counter[str] = field(default_factory=Counter)
     stored_responses: dict[str, JSON] = field(default_factory=dict)
     """Responses API objects kept for `GET /v1/responses/{id}` (as OpenAI keeps them unless `store: false`)."""
+    judge_calls: list[JudgeCall] = field(default_factory=list)
+    """What the fake judge model was asked (`tests.fakes.judge_upstream`)."""
+    judge_gate: asyncio.Event = field(default_factory=asyncio.Event)
+    """`judge-gated` answers once this is set."""
+
+    def __post_init__(self) -> None:
+        self.judge_gate.set()
 
     async def record(self, request: Request) -> tuple[RecordedRequest, Ids]:
         """Read and remember the request, and seed its ids.

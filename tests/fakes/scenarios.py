@@ -10,9 +10,13 @@ however often it is asked). When the last user message names no scenario (e.g. i
 tool results), the latest one that does counts. A Responses request's user messages are in its
 `input` (a string, or items). Everything here is provider-neutral; the formatters render it.
 
+`tag:<token>` adds `"tag": "<token>"` to the arguments of every tool call (so that identical
+scenarios still make distinct calls, e.g. for an LLM judge with a cache).
+
 `scenario:tool_loop tool:<name> token:<token>` scripts a real agent's tool loop: while the
 conversation does not end in tool results, the answer is a call of tool `<name>` with
-`{"command": "echo <token> | tee tool-ran-<token>.txt"}`; once it does, the answer quotes them:
+`{"command": "echo <token> | tee tool-ran-<token>.txt"}` (with `danger:<dir>`, first a call
+with `{"command": "rm -rf <dir>"}`, then that one); once it does, the answer quotes them:
 `The command printed: <result>`. When the request enables extended thinking, each turn starts
 with a signed thinking block (the Anthropic fake refuses a request whose thinking blocks did not
 come back intact, as the real API does).
@@ -89,6 +93,11 @@ ESCAPED_RM = ToolCall("run", '{"command": "\\u0072m -\\u0072f /tmp/x"}')
 """`rm -rf` hidden behind JSON escapes: only the decoded arguments say it."""
 CUSTOM_BASH = ToolCall("bash", "rm -rf /tmp/x", shape="custom")
 LEGACY_BASH = ToolCall("bash", '{"command": "rm -rf /tmp/x"}', shape="function_call")
+LIST_FILES = ToolCall("bash", '{"command": "ls -la"}')
+CLEAN_UP = ToolCall("run", '{"command": "rm -rf /var/data"}')
+SECRET = "sk-live-4f9a2b7c1d"
+"""An API key the `mixed_calls` scenario leaks in its text."""
+MIXED_TEXT = ("Here is the key ", SECRET, ", cleaning up now.")
 TOOL_CALLS_BY_SCENARIO: dict[str, tuple[ToolCall, ...]] = {
     "tool_calls": (WEATHER,),
     "parallel_tool_calls": (WEATHER, BASH, TIME),
@@ -97,12 +106,18 @@ TOOL_CALLS_BY_SCENARIO: dict[str, tuple[ToolCall, ...]] = {
     "escaped_arguments": (ESCAPED_RM,),
     "custom_tool_call": (WEATHER, CUSTOM_BASH),
     "function_call": (LEGACY_BASH,),
+    "dangerous_call": (BASH,),
+    "two_dangerous_calls": (BASH, CLEAN_UP),
+    "mixed_calls": (LIST_FILES, CLEAN_UP, WEATHER),
 }
 COMMON_SCENARIOS = (
     "text",
     "tool_calls",
     "parallel_tool_calls",
     "tool_only",
+    "dangerous_call",
+    "two_dangerous_calls",
+    "mixed_calls",
     "tool_loop",
     "capitalised_tool",
     "escaped_arguments",
@@ -138,6 +153,10 @@ class Options:
     """`tool_loop`: what the command echoes."""
     tool_result: str | None = None
     """The text of the tool results the conversation ends with (a tool loop's next turn)."""
+    tag: str | None = None
+    """Added to every tool call's arguments."""
+    danger: str | None = None
+    """`tool_loop`: ask to `rm -rf` this directory instead of the harmless command."""
     thinking: bool = False
     """The request enables extended thinking."""
     seed: str | None = None
@@ -283,6 +302,8 @@ def parse_options(body: dict[str, Any]) -> Options:
         echo=find(r"\becho:(\S+)"),
         tool=find(r"\btool:(\w+)") or "bash",
         token=find(r"\btoken:(\w+)") or "luthien",
+        tag=find(r"\btag:(\S+)"),
+        danger=find(r"\bdanger:([\w.-]+)"),
         tool_result=tool_result_text(body),
         thinking=_thinking_enabled(body),
         seed=find(r"\bseed:(\S+)"),
@@ -309,8 +330,8 @@ def build_scenario(options: Options, provider: Provider) -> Scenario:
     if name == "tool_loop":
         return tool_loop_turn(options, thinking=options.thinking and provider == "anthropic")
     if name in TOOL_CALLS_BY_SCENARIO:
-        lead_in = () if name == "tool_only" else LEAD_IN_CHUNKS
-        calls = TOOL_CALLS_BY_SCENARIO[name]
+        lead_in = () if name == "tool_only" else MIXED_TEXT if name == "mixed_calls" else LEAD_IN_CHUNKS
+        calls = tuple(_tagged(call, options.tag) for call in TOOL_CALLS_BY_SCENARIO[name])
         stop: Stop = "function_call" if calls[0].shape == "function_call" else "tool_calls"
         return Scenario(name, lead_in, calls, stop=stop)
     if name == "thinking":
@@ -324,6 +345,12 @@ def build_scenario(options: Options, provider: Provider) -> Scenario:
     if name in _CUT_FAILURES:
         return Scenario(name, text[:DISCONNECT_AFTER], failure=_CUT_FAILURES[name])
     return Scenario(name, text)
+
+
+def _tagged(call: ToolCall, tag: str | None) -> ToolCall:
+    if tag is None or call.shape == "custom":  # a custom call's input is free text, not JSON
+        return call
+    return ToolCall(call.name, json.dumps({**json.loads(call.arguments), "tag": tag}), shape=call.shape)
 
 
 def tool_loop_command(token: str) -> str:
@@ -342,8 +369,10 @@ def tool_loop_turn(options: Options, *, thinking: bool) -> Scenario:
     if options.tool_result is not None:
         answer = tool_loop_answer(options.tool_result)
         return Scenario("tool_loop", tuple(_words(answer)), thinking_chunks=thinking_chunks)
-    call = ToolCall(options.tool, json.dumps({"command": tool_loop_command(options.token)}))
-    return Scenario("tool_loop", LEAD_IN_CHUNKS, (call,), thinking_chunks=thinking_chunks, stop="tool_calls")
+    calls = [ToolCall(options.tool, json.dumps({"command": tool_loop_command(options.token)}))]
+    if options.danger:
+        calls.insert(0, ToolCall(options.tool, json.dumps({"command": f"rm -rf {options.danger}"})))
+    return Scenario("tool_loop", LEAD_IN_CHUNKS, tuple(calls), thinking_chunks=thinking_chunks, stop="tool_calls")
 
 
 def _words(text: str) -> list[str]:

@@ -7,7 +7,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 
 import uvicorn
@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from tests.fakes.anthropic_upstream import anthropic_routes
 from tests.fakes.common import RecordedRequest, UpstreamState
+from tests.fakes.judge_upstream import JudgeCall, judge_routes
 from tests.fakes.openai_upstream import openai_routes
 from tests.fakes.responses_upstream import responses_routes
 from tests.fakes.scenarios import Writes, parse_options
@@ -51,7 +52,13 @@ def build_app(state: UpstreamState) -> Starlette:
         recorded.finish("completed")
         return JSONResponse({"error": {"message": f"fake upstream: no route {request.url.path}"}}, status_code=404)
 
-    routes = [*openai_routes(state), *anthropic_routes(state), *responses_routes(state), Route("/health", health)]
+    routes = [
+        *openai_routes(state),
+        *anthropic_routes(state),
+        *responses_routes(state),
+        *judge_routes(state),
+        Route("/health", health),
+    ]
     routes.append(Route("/{path:path}", unknown, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]))
     return Starlette(routes=routes)
 
@@ -104,6 +111,33 @@ class FakeUpstream:
     @property
     def requests(self) -> list[RecordedRequest]:
         return self.state.requests
+
+    @property
+    def judge_calls(self) -> list[JudgeCall]:
+        return self.state.judge_calls
+
+    def close_judge_gate(self) -> None:
+        """`judge-gated` holds its answers from now on."""
+        self._on_server_loop(self.state.judge_gate.clear)
+
+    def open_judge_gate(self) -> None:
+        """`judge-gated` answers what it holds, and answers at once from now on."""
+        self._on_server_loop(self.state.judge_gate.set)
+
+    def _on_server_loop(self, action: Callable[[], None]) -> None:
+        loop = self._server.loop
+        if loop is None or loop.is_closed():
+            action()
+            return
+        done = threading.Event()
+
+        def run() -> None:
+            action()
+            done.set()
+
+        loop.call_soon_threadsafe(run)
+        if not done.wait(START_TIMEOUT):
+            raise RuntimeError("the fake upstream's loop did not run the action")
 
     @property
     def alive(self) -> bool:
