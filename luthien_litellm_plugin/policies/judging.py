@@ -8,6 +8,7 @@ import hashlib
 import json
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -91,9 +92,10 @@ class TTLCache(Generic[V]):
     """At most `size` values, each forgotten `ttl` seconds after it was stored (least recently
     used first when full). In-process, shared by the requests of one worker; `ttl` 0 stores nothing."""
 
-    def __init__(self, ttl: float, size: int = 1024) -> None:
+    def __init__(self, ttl: float, size: int = 1024, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
         self.size = size
+        self._clock = clock
         self._entries: OrderedDict[str, tuple[float, V]] = OrderedDict()
 
     def get(self, key: str) -> V | None:
@@ -101,7 +103,7 @@ class TTLCache(Generic[V]):
         if entry is None:
             return None
         expires, value = entry
-        if expires <= time.monotonic():
+        if expires <= self._clock():
             del self._entries[key]
             return None
         self._entries.move_to_end(key)
@@ -110,7 +112,7 @@ class TTLCache(Generic[V]):
     def put(self, key: str, value: V) -> None:
         if self.ttl <= 0:
             return
-        self._entries[key] = (time.monotonic() + self.ttl, value)
+        self._entries[key] = (self._clock() + self.ttl, value)
         self._entries.move_to_end(key)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)

@@ -46,6 +46,36 @@ OTHER = {"model_name": "other", "litellm_params": {"model": "openai/o", "api_key
             {"router_settings": {"fallbacks": [{"m": ["other"]}]}},
             "router_settings.fallbacks[0].m: model group 'm' (policy 'no_shell') falls back to 'other'",
         ),
+        (
+            {"policies": {"judged": {"class": "tool_call_judge", "options": {"judge_model": "ghost"}}}},
+            None,
+            {},
+            "callback_settings.luthien.policies.judged.options.judge_model: model group 'ghost' is not in model_list",
+        ),
+        (
+            {"policies": {"judged": {"class": "tool_call_judge", "options": {"judge_model": "m", "threshold": 2}}}},
+            None,
+            {},
+            "callback_settings.luthien.policies.judged.options.threshold",
+        ),
+        (
+            {"policies": {"rule": {"class": "llm_rule", "options": {"judge_model": "m"}}}},
+            None,
+            {},
+            "callback_settings.luthien.policies.rule.options.instruction",
+        ),
+        (
+            {"policies": {**NO_SHELL, "guarded": {"chain": ["no_shell", "judged"]}}},
+            None,
+            {},
+            "callback_settings.luthien.policies.guarded.chain[1]: unknown policy 'judged'",
+        ),
+        (
+            {"policies": {"a": {"chain": ["all_caps", "b"]}, "b": {"chain": ["a"]}}},
+            None,
+            {},
+            "callback_settings.luthien.policies.b.chain: chains form a cycle (a → b → a)",
+        ),
     ],
 )
 def test_proxy_refuses_to_start(

@@ -115,3 +115,43 @@ async def test_sink_counters_are_exported_as_metrics(otel: None, tmp_path: Path)
     await writer.aclose()
     assert sqlite_written() - before == 5
     assert writer.counters.summary() == "luthien sink sqlite: written=5 spooled=0 replayed=0 dropped=0 failures=0"
+
+
+async def test_judge_verdicts_are_span_events_and_judge_latency_a_histogram_of_policy_and_judge_model(
+    otel: None,
+) -> None:
+    EXPORTER.clear()
+    config = load_plugin_config(
+        {
+            "policies": {
+                "judged": {"class": "tool_call_judge", "options": {"judge_model": "judge", "timeout_seconds": 0.01}}
+            }
+        }
+    )
+    callback = LuthienCallback(config, {"guarded": "judged"}, InMemoryEventSink())
+    request = data("guarded", stream=True)
+    await callback.async_pre_call_hook(UserAPIKeyAuth(), None, request, "acompletion")
+    chunks = [chunk(tool_call=(0, "c", "bash", "{}")), chunk(finish_reason="tool_calls")]
+    # no router outside the proxy: the judge call fails, the call is blocked, the verdict says why
+    async for _ in callback.async_post_call_streaming_iterator_hook(UserAPIKeyAuth(), iterate(chunks), request):
+        pass
+    [ours] = [s for s in EXPORTER.get_finished_spans() if s.name == "luthien.transaction"]
+    [verdict] = [dict(e.attributes or {}) for e in ours.events if e.name == "policy.judge_verdict"]
+    assert (verdict["policy"], verdict["tool_name"], verdict["blocked"], verdict["judge_model"]) == (
+        "judged",
+        "bash",
+        True,
+        "judge",
+    )
+    assert "blocked (on_error: block)" in str(verdict["reason"])
+    collected = READER.get_metrics_data()
+    assert collected is not None
+    [labels] = [
+        dict(point.attributes or {})
+        for rm in collected.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        if metric.name == "luthien.judge.latency"
+        for point in metric.data.data_points
+    ]
+    assert labels == {"policy": "judged", "judge_model": "judge"}
