@@ -58,7 +58,8 @@ KEEPALIVE_SECONDS = 0.5
 """The proxy's `stream_keepalive_seconds`: short, so that every held stream here carries keepalives."""
 
 
-def judge_models(fake: FakeUpstream) -> list[dict[str, object]]:
+def judge_models(fake: FakeUpstream, names: tuple[str, ...] = JUDGE_MODELS) -> list[dict[str, object]]:
+    """Model groups for the fake judge models `names` (see `tests.fakes.judge_upstream`)."""
     return [
         {
             "model_name": name,
@@ -68,7 +69,7 @@ def judge_models(fake: FakeUpstream) -> list[dict[str, object]]:
                 "api_key": "sk-judge",
             },
         }
-        for name in JUDGE_MODELS
+        for name in names
     ]
 
 

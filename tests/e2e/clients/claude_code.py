@@ -13,7 +13,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,9 +99,13 @@ class ClaudeCode:
         home.mkdir(parents=True)
         return workdir, home
 
-    def run(self, name: str, model: str, prompt: str) -> tuple[ClaudeRun, Path]:
-        """Run one headless session to its end; the run and its working directory."""
+    def run(
+        self, name: str, model: str, prompt: str, prepare: Callable[[Path], None] | None = None
+    ) -> tuple[ClaudeRun, Path]:
+        """Run one headless session to its end (after `prepare(workdir)`); the run and its working directory."""
         workdir, home = self.session_dirs(name)
+        if prepare is not None:
+            prepare(workdir)
         with self.started(workdir, home, model, prompt) as process:
             assert process.stdout is not None and process.stderr is not None
             try:

@@ -14,6 +14,7 @@ from luthien_litellm_plugin.storage.jsonl import read_events
 from tests.e2e.clients.claude_code import ClaudeCode
 from tests.e2e.clients.installs import claude_code, require_openai_agents
 from tests.e2e.conftest import POLICIES
+from tests.e2e.judges_proxy import judge_models
 from tests.e2e.messages_proxy import MessagesProxy, running_messages_proxy
 from tests.fakes.common import RecordedRequest
 from tests.fakes.scenarios import user_texts
@@ -24,6 +25,7 @@ SHELL_TOOLS = ["Bash", "run_shell"]
 CLIENT_POLICIES: dict[str, dict[str, object]] = {
     **POLICIES,
     "no_shell": {"class": "block_tools", "options": {"tools": SHELL_TOOLS}},
+    "judged": {"class": "tool_call_judge", "options": {"judge_model": "judge"}},
 }
 CLAUDE_MODEL = "claude-sonnet-4-5"
 """Claude Code shapes its requests by the model name: for one it knows, the prompt is the last
@@ -42,7 +44,11 @@ def clients_proxy(clients_fake: FakeUpstream, tmp_path_factory: pytest.TempPathF
     """The real proxy with `<backend>-<policy>` and `claude-sonnet-4-5-<policy>` groups for `CLIENT_POLICIES`."""
     extra = {f"{CLAUDE_MODEL}-{policy}": f"anthropic-{policy}" for policy in CLIENT_POLICIES}
     with running_messages_proxy(
-        tmp_path_factory.mktemp("clients_proxy"), clients_fake, CLIENT_POLICIES, aliases=extra
+        tmp_path_factory.mktemp("clients_proxy"),
+        clients_fake,
+        CLIENT_POLICIES,
+        aliases=extra,
+        extra_models=judge_models(clients_fake, ("judge",)),
     ) as proxy:
         yield proxy
 

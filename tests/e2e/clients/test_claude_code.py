@@ -7,6 +7,7 @@ then answers quoting the tool result it finds in the next request.
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,26 @@ def test_killing_claude_mid_stream_records_the_transaction_cancelled(claude: Cla
     assert done["status"] == "cancelled"
     [upstream] = upstream_requests(claude.proxy, token)
     assert upstream.finished.wait(15) and upstream.outcome == "client_disconnected"  # the upstream call was cut too
+
+
+def test_tool_call_judge_stops_rm_rf_and_lets_the_safe_command_run(claude: ClaudeCode) -> None:
+    """The model asks Claude Code's Bash tool for `rm -rf victim-<token>` and then the harmless
+    echo; the judge (a model group of the same proxy) blocks the first before any byte of it
+    reaches Claude Code, which runs the second."""
+    token = new_token()
+
+    def victim(workdir: Path) -> None:
+        (workdir / f"victim-{token}").mkdir()
+        (workdir / f"victim-{token}" / "precious.txt").write_text("keep me")
+
+    prompt = f"{tool_loop_prompt(token, 'Bash')} danger:victim-{token}"
+    run, workdir = claude.run("session", f"{CLAUDE_MODEL}-judged", prompt, prepare=victim)
+    assert_clean_exit(run)
+    assert (workdir / f"victim-{token}" / "precious.txt").read_text() == "keep me"  # rm -rf never ran
+    assert (workdir / f"tool-ran-{token}.txt").read_text() == f"{token}\n"  # the safe command did
+    calls = [block["input"] for block in run.assistant_blocks if block["type"] == "tool_use"]
+    assert calls == [{"command": tool_loop_command(token)}]
+    texts = " ".join(str(block["text"]) for block in run.assistant_blocks if block["type"] == "text")
+    assert "[judged: blocked a call to 'Bash' (probability 0.97): deletes files recursively]" in texts
+    assert run.result["result"] == tool_loop_answer(token)
+    assert [t["status"] for t in transactions(claude.proxy, token, 2)] == ["success", "success"]
