@@ -2,7 +2,8 @@
 
 `python -m bench.fake_upstream PORT CHUNKS`. `/v1/chat/completions`: model `bench-tools` streams
 text then one tool call (`get_weather`, arguments in 10 fragments); any other model streams CHUNKS
-text chunks. `/v1/messages` (native Anthropic): one text block of CHUNKS `text_delta` events, the
+text chunks. `/judge/v1/chat/completions`: a judge model answering a harmless verdict after
+`JUDGE_SECONDS`. `/v1/messages` (native Anthropic): one text block of CHUNKS `text_delta` events, the
 SSE bytes written in 4 KB pieces that cut events anywhere, as TCP reads arrive. `/v1/responses`
 (OpenAI Responses): one message item of CHUNKS `response.output_text.delta` events between
 `response.created` and `response.completed`, also in 4 KB pieces.
@@ -10,6 +11,7 @@ SSE bytes written in 4 KB pieces that cut events anywhere, as TCP reads arrive. 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 
@@ -23,6 +25,9 @@ WORD = "lorem "
 BASE = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1700000000, "model": "bench"}
 ARGUMENTS = '{"location": "Paris", "unit": "celsius", "days": 3}'
 WRITE_SIZE = 4096
+JUDGE_SECONDS = 0.02
+"""How long the fake judge model takes to answer (a fast model, and a latency the judge arm must add)."""
+JUDGE_ANSWER = {"role": "assistant", "content": '{"probability": 0.05, "explanation": "a weather lookup"}'}
 ANTHROPIC_MODEL = "claude-sonnet-4-5"
 
 
@@ -216,9 +221,17 @@ def app(chunks: int) -> Starlette:
 
         return StreamingResponse(generate(), media_type="text/event-stream")
 
+    async def judge(request: Request) -> Response:
+        await asyncio.sleep(JUDGE_SECONDS)
+        choice = {"index": 0, "message": JUDGE_ANSWER, "finish_reason": "stop"}
+        return Response(
+            json.dumps({**BASE, "object": "chat.completion", "choices": [choice]}), media_type="application/json"
+        )
+
     return Starlette(
         routes=[
             Route("/v1/chat/completions", completions, methods=["POST"]),
+            Route("/judge/v1/chat/completions", judge, methods=["POST"]),
             Route("/v1/messages", messages, methods=["POST"]),
             Route("/v1/responses", responses, methods=["POST"]),
         ]

@@ -9,6 +9,10 @@ Starts a fast fake OpenAI + Anthropic upstream and one `litellm --config` proces
   d all_caps         plugin, SimplePolicy upper-casing (holds each text block)
   e block_tools      plugin, block_tools on a tool-call stream (tool allowed: the check runs, passes)
   f guardrail        stock + LiteLLM's own CustomGuardrail doing the same tool-name check
+  g/h judge          plugin, tool_call_judge (no cache; judge model group `bench-judge`: the fake's
+                     judge endpoint, ~20 ms) on the text stream (g: nothing to judge) and on the
+                     tool-call stream (h: one call judged); the judge's own latency is read from
+                     the recorded verdicts
 Chat workloads POST `/v1/chat/completions` (model `bench`, or `bench-tools` for a/e/f). The
 `/v1/messages` workloads POST Anthropic-format requests to the text arms a-d (model group
 `bench-messages`: `anthropic/…` on the fake's native Messages endpoint, the proxy hands the plugin
@@ -96,7 +100,28 @@ def arms(directory: Path) -> list[Arm]:
             env={"LUTHIEN_DATABASE_URL": f"sqlite:///{directory}/e.db"},
         ),
         Arm("f guardrail (peer)", "bench-tools", None, guardrail=True),
+        Arm("g judge", "bench", JUDGE, env=judge_env(directory)),
+        Arm("h judge (tools)", "bench-tools", JUDGE, env=judge_env(directory)),
     ]
+
+
+JUDGE = {
+    "default_policy": "judged",
+    "policies": {
+        "judged": {"class": "tool_call_judge", "options": {"judge_model": "bench-judge", "cache_ttl_seconds": 0}}
+    },
+}
+
+
+def judge_env(directory: Path) -> dict[str, str]:
+    return {"LUTHIEN_DATABASE_URL": f"sqlite:///{directory}/g.db", "LUTHIEN_EVENTS_FILE": str(directory / "g.jsonl")}
+
+
+def judge_latencies(arm: Arm) -> list[float]:
+    """`latency_ms` of every verdict a judge arm recorded so far."""
+    path = Path(arm.env["LUTHIEN_EVENTS_FILE"])
+    events = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return [float(e["payload"]["latency_ms"]) for e in events if e["event_type"] == "policy.judge_verdict"]
 
 
 def free_port() -> int:
@@ -115,6 +140,8 @@ def config(arm: Arm, upstream: str) -> dict[str, object]:
     ]
     messages = {"model": f"anthropic/{ANTHROPIC_MODEL}", "api_base": upstream, "api_key": "sk-bench"}
     models.append({"model_name": MESSAGES_MODEL, "litellm_params": messages})
+    judge = {"model": "openai/bench-judge", "api_base": f"{upstream}/judge/v1", "api_key": "sk-bench"}
+    models.append({"model_name": "bench-judge", "litellm_params": judge})
     result: dict[str, object] = {
         "model_list": models,
         "litellm_settings": {"num_retries": 0},
@@ -392,7 +419,10 @@ async def run(
         for name, (endpoint, stream, concurrency, requests) in workloads.items():
             for arm in all_arms:
                 if takes_part(arm, endpoint):
+                    judged = len(judge_latencies(arm)) if arm.key.startswith("h") else 0
                     result = await workload(arm, key, endpoint, stream, concurrency, requests, chunks)
+                    if arm.key.startswith("h"):  # the judge's own latency in this sample
+                        result["judge_p50_ms"] = statistics.median(judge_latencies(arm)[judged:])
                     samples[name][arm.key].append(result)
         print(f"round {round_number + 1}/{rounds} done", file=sys.stderr)
     return samples
@@ -404,7 +434,9 @@ def summarize(samples: dict[str, dict[str, list[dict[str, float]]]]) -> dict[str
         medians = {arm: {m: statistics.median(s[m] for s in runs) for m in runs[0]} for arm, runs in per_arm.items()}
         for arm, values in medians.items():
             base = medians[
-                "a stock (tools)" if arm in ("e block_tools", "f guardrail (peer)", "a stock (tools)") else "a stock"
+                "a stock (tools)"
+                if arm in ("e block_tools", "f guardrail (peer)", "a stock (tools)", "h judge (tools)")
+                else "a stock"
             ]
             values["throughput_ratio"] = values["rps"] / base["rps"]
             values["added_p50_ms"] = values["p50_ms"] - base["p50_ms"]
@@ -479,6 +511,11 @@ def main() -> None:
             upstream.wait(timeout=10)
     table = summarize(samples)
     print_table(table)
+    judged = table.get("stream sequential", {}).get("h judge (tools)")
+    if judged is not None:
+        added, judge = judged["added_p50_ms"], judged["judge_p50_ms"]
+        print(f"\nh, sequential tool-call stream: added p50 {added:.2f} ms, the judge call's own p50 {judge:.2f} ms")
+        print(f"   added beyond the judge call: {added - judge:.2f} ms")
     results = REPO / "bench" / "results"
     results.mkdir(exist_ok=True)
     name = "proxy_overhead.json" if args.workloads == "all" else f"proxy_overhead_{args.workloads}.json"
