@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
 from typing import Literal
 
 from litellm.types.utils import ModelResponse
@@ -130,28 +129,35 @@ class ToolCallJudgePolicy(Policy):
     async def judge(self, ctx: JudgeContext, call: ToolCall) -> JudgeVerdict:
         """The verdict on one call: from the cache, or from the judge model."""
         options, started = self.options, time.perf_counter()
-        verdict = JudgeVerdict(self.name, call.name, None, "", False, "", 0.0, options.judge_model, cached=True)
         key = cache_key(call.name, call.arguments, options.judge_model, options.prompt)
-        answer = self._cache.get(key)
+        answer, error = self._cache.get(key), None
+        cached = answer is not None
         if answer is None:
-            verdict = replace(verdict, cached=False)
             prompt = options.prompt.replace("{tool_name}", call.name).replace("{arguments}", call.arguments)
             try:
                 answer = read_verdict(await ask_model(ctx.llm, options.judge_model, prompt, options.timeout_seconds))
-            except Exception as error:
-                failure = describe_failure(error, options.timeout_seconds)
-                blocked = options.on_error == "block"
-                reason = f"{failure}; {'blocked' if blocked else 'allowed'} (on_error: {options.on_error})"
-                latency = elapsed_ms(started)
-                return replace(
-                    verdict, explanation=failure, blocked=blocked, reason=reason, error=failure, latency_ms=latency
-                )
-            self._cache.put(key, answer)
-        probability, explanation = answer
-        blocked = probability >= options.threshold
-        reason = f"probability {probability:.2f} {'>=' if blocked else '<'} threshold {options.threshold:g}"
-        verdict = replace(verdict, probability=probability, explanation=explanation, blocked=blocked, reason=reason)
-        return replace(verdict, latency_ms=elapsed_ms(started))
+                self._cache.put(key, answer)
+            except Exception as failure:
+                error = describe_failure(failure, options.timeout_seconds)
+        if answer is None:
+            probability, explanation, blocked = None, str(error), options.on_error == "block"
+            reason = f"{error}; {'blocked' if blocked else 'allowed'} (on_error: {options.on_error})"
+        else:
+            probability, explanation = answer
+            blocked = probability >= options.threshold
+            reason = f"probability {probability:.2f} {'>=' if blocked else '<'} threshold {options.threshold:g}"
+        return JudgeVerdict(
+            policy=self.name,
+            tool_name=call.name,
+            probability=probability,
+            explanation=explanation,
+            blocked=blocked,
+            reason=reason,
+            latency_ms=elapsed_ms(started),
+            judge_model=options.judge_model,
+            cached=cached,
+            error=error,
+        )
 
 
 def read_verdict(answer: str) -> tuple[float, str]:
