@@ -225,6 +225,32 @@ def test_messages_clients_get_ping_events_while_the_judge_holds(judges_proxy: Me
     assert text.index("event: ping") < text.index("blocked a call to 'bash'") < text.index("event: message_stop")
 
 
+@pytest.mark.parametrize("api", APIS)
+def test_sdks_read_a_stream_held_before_its_first_event(judges_proxy: MessagesProxy, api: str) -> None:
+    """A response that starts with its tool calls is held from the start: keepalives come before
+    any event (`event: ping` before `message_start`, `: ping` before the first chunk)."""
+    content, raw = f"scenario:tool_only tag:{new_tag()}", f"scenario:tool_only tag:{new_tag()}"  # no cache hits
+    answer = ask(judges_proxy, api, "openai-judged_slow", content, stream=True)
+    assert answer.call_names == ["get_weather"] and "blocked a call to 'bash'" in answer.text
+    if api == "messages":
+        body = {"model": "openai-judged_slow", "max_tokens": 256, "stream": True}
+        served = post_raw(judges_proxy, {**body, "messages": [{"role": "user", "content": raw}]})
+        assert served.body.startswith(b"event: ping\n")
+    else:
+        body = {
+            "model": "openai-judged_slow",
+            "stream": True,
+            "messages": [{"role": "user", "content": raw}],
+        }
+        with (
+            httpx.Client(timeout=30) as client,
+            client.stream(
+                "POST", f"{judges_proxy.base_url}/v1/chat/completions", headers=judges_proxy.headers, json=body
+            ) as response,
+        ):
+            assert b"".join(response.iter_raw()).startswith(b": ping\n\n")
+
+
 FAILURES = [
     ("judged_timeout", "the judge did not answer within 1s"),
     ("judged_500", "the judge call failed: InternalServerError"),
