@@ -22,9 +22,9 @@ import asyncpg
 import redis.asyncio as redis
 from opentelemetry.trace import INVALID_SPAN
 
-from luthien_litellm_plugin.observability import events as kinds
+from luthien_litellm_plugin import events as kinds
+from luthien_litellm_plugin.events import RecordedEvent
 from luthien_litellm_plugin.observability.context import DefaultObservabilityContext
-from luthien_litellm_plugin.observability.events import RecordedEvent
 from luthien_litellm_plugin.storage import StorageSettings, build_recording_pipeline
 from luthien_litellm_plugin.storage.postgres import PostgresStore
 from luthien_litellm_plugin.storage.redis_feed import RedisFeed

@@ -25,9 +25,9 @@ from litellm.types.utils import ModelResponseStream
 from opentelemetry.trace import INVALID_SPAN
 
 from bench.fake_upstream import responses_stream
+from luthien_litellm_plugin.events import RecordedEvent
 from luthien_litellm_plugin.llm.litellm_client import LiteLLMClient
 from luthien_litellm_plugin.llm.replay_client import ReplayLLMClient
-from luthien_litellm_plugin.observability.events import RecordedEvent
 from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
 from luthien_litellm_plugin.policies.all_caps import AllCapsPolicy
 from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import redis.asyncio as redis
 
 from luthien_litellm_plugin.cli.terminal import Terminal, clip, ms
+from luthien_litellm_plugin.events import TRANSACTION_COMPLETED
 from luthien_litellm_plugin.history.feed import last_position, read_after
 from luthien_litellm_plugin.history.reader import TransactionHistory
 from luthien_litellm_plugin.history.records import TransactionFilter, TransactionRow
 from luthien_litellm_plugin.history.timespec import iso
-from luthien_litellm_plugin.observability.events import TRANSACTION_COMPLETED
 
 POLL_SECONDS = 1.0
 ROW_WAIT_SECONDS = 5.0

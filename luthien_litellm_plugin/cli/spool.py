@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from luthien_litellm_plugin.observability.events import RecordedEvent
+from luthien_litellm_plugin.events import RecordedEvent
 from luthien_litellm_plugin.storage.pipeline import database_store, redis_feed, sink_writer
 from luthien_litellm_plugin.storage.settings import StorageSettings
 from luthien_litellm_plugin.storage.spool import LOCK_FILE, REJECTED_FILE, Segment, Spool

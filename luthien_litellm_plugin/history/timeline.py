@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from luthien_litellm_plugin import events
 from luthien_litellm_plugin.history.records import (
     JUDGE_VERDICT,
     ROUTE_REFUSED,
@@ -12,7 +13,6 @@ from luthien_litellm_plugin.history.records import (
     EventRecord,
     TransactionRecord,
 )
-from luthien_litellm_plugin.observability import events
 from luthien_litellm_plugin.types import JSONObject
 
 BODY_KEYS = frozenset({"original_request", "final_request", "original_response", "final_response"})

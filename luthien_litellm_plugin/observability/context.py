@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from opentelemetry.trace import Span
 from opentelemetry.util.types import AttributeValue
 
-from luthien_litellm_plugin.observability import metrics
-from luthien_litellm_plugin.observability.events import EventSink, RecordedEvent
+from luthien_litellm_plugin import metrics
+from luthien_litellm_plugin.events import EventSink, RecordedEvent
 from luthien_litellm_plugin.observability.redaction import scrub_secrets
 from luthien_litellm_plugin.types import JSONObject, JSONValue
 

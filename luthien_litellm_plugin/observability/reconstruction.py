@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from litellm.types.utils import ModelResponseStream
 
-from luthien_litellm_plugin.streaming.chunks import (
+from luthien_litellm_plugin.chunks import (
     content_of,
     delta_of,
     field_of,

@@ -8,12 +8,11 @@ from typing import Protocol
 
 from litellm.types.utils import ModelResponse, ModelResponseStream
 
+from luthien_litellm_plugin import events
 from luthien_litellm_plugin.errors import TerminalStatus
-from luthien_litellm_plugin.observability import events
 from luthien_litellm_plugin.observability.context import ObservabilityContext
-from luthien_litellm_plugin.observability.process import process_id
 from luthien_litellm_plugin.observability.reconstruction import ResponseReconstructor
-from luthien_litellm_plugin.streaming.egress_validator import EgressValidator
+from luthien_litellm_plugin.process import process_id
 from luthien_litellm_plugin.types import JSONObject, JSONValue, RequestMessage
 
 
@@ -56,25 +55,6 @@ class TransactionRecorder(ABC):
         """Use `validator` (fed by the egress) instead of checking served chunks as OpenAI chunks."""
 
 
-class NoOpTransactionRecorder(TransactionRecorder):
-    """No-op recorder for testing."""
-
-    async def record_request(self, original: RequestMessage, final: RequestMessage) -> None:
-        pass
-
-    def add_ingress_chunk(self, chunk: ModelResponseStream) -> None:
-        pass
-
-    def add_egress_chunk(self, chunk: ModelResponseStream) -> None:
-        pass
-
-    async def finalize_streaming(self) -> None:
-        pass
-
-    async def finalize_non_streaming(self, original_response: ModelResponse, final_response: ModelResponse) -> None:
-        pass
-
-
 class DefaultTransactionRecorder(TransactionRecorder):
     """Records through an ObservabilityContext, rebuilding streamed responses incrementally.
 
@@ -83,17 +63,21 @@ class DefaultTransactionRecorder(TransactionRecorder):
     """
 
     def __init__(
-        self, observability: ObservabilityContext, *, policy_name: str = "", call_id: str | None = None
+        self,
+        observability: ObservabilityContext,
+        *,
+        policy_name: str = "",
+        call_id: str | None = None,
+        api: str | None = None,
     ) -> None:
         self.observability = observability
         self.policy_name = policy_name
         self.call_id = call_id
-        self.api: str | None = None
-        """The client-facing API (`chat`, `messages`), when a proxy says so."""
+        self.api = api
+        """The client-facing API (`chat`, `messages`, `responses`), when a proxy says so."""
         self.ingress = ResponseReconstructor()
         self.egress = ResponseReconstructor()
-        self._chunk_validator: EgressValidator | None = EgressValidator()
-        self._validator: ServedStreamValidator = self._chunk_validator
+        self._validator: ServedStreamValidator | None = None
         self._model = ""
         self._is_streaming = False
         self._usage: JSONObject | None = None
@@ -153,12 +137,9 @@ class DefaultTransactionRecorder(TransactionRecorder):
         if self._first_byte is None:
             self._first_byte = time.perf_counter()
         self.egress.add(chunk)
-        if self._chunk_validator is not None:
-            self._chunk_validator.check(chunk)
 
     def check_served_stream_with(self, validator: ServedStreamValidator) -> None:
         self._validator = validator
-        self._chunk_validator = None
 
     async def finalize_streaming(self) -> None:
         self._is_streaming = True
@@ -238,6 +219,8 @@ class DefaultTransactionRecorder(TransactionRecorder):
         self.observability.record_histogram("luthien.transaction.duration", duration_ms, labels)
 
     async def _record_violations(self) -> None:
+        if self._validator is None:
+            return
         violations = self._validator.finish()
         if violations:
             await self.observability.emit_event(

@@ -7,8 +7,8 @@ from typing import Generic, TypeVar
 
 from litellm.types.utils import ModelResponseStream
 
+from luthien_litellm_plugin.chunks import delta_of, single_choice, tool_calls_of, with_delta
 from luthien_litellm_plugin.orchestration.policy_stream import PolicyStream
-from luthien_litellm_plugin.streaming.chunks import delta_of, single_choice, tool_calls_of, with_delta
 from luthien_litellm_plugin.streaming.holds import Changes
 
 Chunk = ModelResponseStream

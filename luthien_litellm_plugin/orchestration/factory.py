@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from opentelemetry.trace import Span
 
+from luthien_litellm_plugin.events import EventSink
 from luthien_litellm_plugin.llm.client import LLMClient
 from luthien_litellm_plugin.observability.context import DefaultObservabilityContext, ObservabilityContext
-from luthien_litellm_plugin.observability.events import EventSink
 from luthien_litellm_plugin.observability.transaction_recorder import (
     DefaultTransactionRecorder,
     TransactionRecorder,
 )
 from luthien_litellm_plugin.orchestration.policy_orchestrator import DEFAULT_IDLE_TIMEOUT_SECONDS, PolicyOrchestrator
+from luthien_litellm_plugin.orchestration.transaction import Origin
 from luthien_litellm_plugin.policies.policy import Policy
 
 
@@ -41,8 +42,10 @@ def create_default_orchestrator(
             labels=metric_labels,
         )
 
-    def recorder_factory(observability: ObservabilityContext) -> TransactionRecorder:
-        return DefaultTransactionRecorder(observability=observability, policy_name=policy.name)
+    def recorder_factory(observability: ObservabilityContext, origin: Origin) -> TransactionRecorder:
+        return DefaultTransactionRecorder(
+            observability=observability, policy_name=policy.name, call_id=origin.call_id, api=origin.api
+        )
 
     return PolicyOrchestrator(
         policy=policy,

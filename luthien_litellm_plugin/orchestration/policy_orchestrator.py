@@ -12,20 +12,23 @@ from litellm.types.utils import ModelResponse, ModelResponseStream
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from luthien_litellm_plugin.errors import LuthienError, PolicyError, TerminalStatus
+from luthien_litellm_plugin.errors import LuthienError, TerminalStatus
 from luthien_litellm_plugin.llm.client import LLMClient
 from luthien_litellm_plugin.observability.context import ObservabilityContext
 from luthien_litellm_plugin.observability.transaction_recorder import TransactionRecorder
 from luthien_litellm_plugin.orchestration import anthropic_message, responses_object
 from luthien_litellm_plugin.orchestration.chain_stream import ChainLink, ChainStream
 from luthien_litellm_plugin.orchestration.policy_stream import OutputEgress, PolicyStream
-from luthien_litellm_plugin.orchestration.transaction import Transaction
+from luthien_litellm_plugin.orchestration.transaction import NO_ORIGIN, Origin, Transaction
 from luthien_litellm_plugin.policies.chain import ChainPolicy
-from luthien_litellm_plugin.policies.policy import Policy, PolicyContext, member_scratchpad
+from luthien_litellm_plugin.policies.policy import Policy, PolicyContext, fail_closed, member_scratchpad
 from luthien_litellm_plugin.streaming.anthropic_egress import ANTHROPIC_PING, AnthropicEgress
 from luthien_litellm_plugin.streaming.anthropic_ingress import AnthropicIngress, AnthropicWire
 from luthien_litellm_plugin.streaming.anthropic_validator import AnthropicStreamValidator
+from luthien_litellm_plugin.streaming.assembler import StreamingChunkAssembler
+from luthien_litellm_plugin.streaming.context import StreamingResponseContext
 from luthien_litellm_plugin.streaming.egress import EgressStream
+from luthien_litellm_plugin.streaming.egress_validator import EgressValidator
 from luthien_litellm_plugin.streaming.error_types import anthropic_error_event
 from luthien_litellm_plugin.streaming.holds import Changes, Holds
 from luthien_litellm_plugin.streaming.release import Release
@@ -39,8 +42,6 @@ from luthien_litellm_plugin.streaming.runtime import (
     serve_batches,
     serve_chunks,
 )
-from luthien_litellm_plugin.streaming.streaming_chunk_assembler import StreamingChunkAssembler
-from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
 from luthien_litellm_plugin.types import JSONObject, RequestMessage, ToolCall
 
 Chunk = ModelResponseStream
@@ -73,7 +74,7 @@ class PolicyOrchestrator:
         policy: Policy,
         llm_client: LLMClient | None,
         observability_factory: Callable[[str, Span], ObservabilityContext],
-        recorder_factory: Callable[[ObservabilityContext], TransactionRecorder],
+        recorder_factory: Callable[[ObservabilityContext, Origin], TransactionRecorder],
         *,
         stream_idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
         keepalive_seconds: float | None = None,
@@ -169,7 +170,9 @@ class PolicyOrchestrator:
         comment)."""
         transaction = self.transaction(transaction_id, span)
         recorder = transaction.recorder
-        egress = EgressStream(recorder.add_egress_chunk)
+        validator = EgressValidator()
+        recorder.check_served_stream_with(validator)
+        egress = EgressStream(recorder.add_egress_chunk, validator)
         deadline = IdleDeadline(self.stream_idle_timeout_seconds)
         stream = self._policy_stream(transaction, request, egress, deadline)
         finish = partial(self._finish_stream, transaction_id)
@@ -318,13 +321,15 @@ class PolicyOrchestrator:
             if transaction.owns_span:
                 transaction.span.end()
 
-    def transaction(self, transaction_id: str, span: Span, *, owns_span: bool = False) -> Transaction:
+    def transaction(
+        self, transaction_id: str, span: Span, *, owns_span: bool = False, origin: Origin = NO_ORIGIN
+    ) -> Transaction:
         """The transaction with this id, created (once) on first use. With `owns_span`, the span
-        ends when the transaction does."""
+        ends when the transaction does; `origin` is recorded with it."""
         transaction = self._transactions.get(transaction_id)
         if transaction is None:
             observability = self.observability_factory(transaction_id, span)
-            recorder = self.recorder_factory(observability)
+            recorder = self.recorder_factory(observability, origin)
             transaction = Transaction(transaction_id, span, observability, recorder, owns_span=owns_span)
             self._transactions[transaction_id] = transaction
         return transaction
@@ -355,13 +360,7 @@ class PolicyOrchestrator:
         await self.finish(transaction_id, status, error)
 
     async def _call_policy(self, call: Awaitable[T]) -> T:
-        """Run policy code; an unexpected exception fails the request closed as a PolicyError."""
-        try:
-            return await call
-        except LuthienError:
-            raise
-        except Exception as error:
-            raise PolicyError(self.policy.name, error) from error
+        return await fail_closed(self.policy, call)
 
     def _policy_context(self, transaction: Transaction, request: RequestMessage | None) -> PolicyContext:
         if request is None:

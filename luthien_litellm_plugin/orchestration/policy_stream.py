@@ -7,14 +7,14 @@ from typing import Generic, Protocol, TypeVar
 
 from litellm.types.utils import ModelResponseStream
 
+from luthien_litellm_plugin.chunks import finish_reason_of, single_choice, split_chunk
 from luthien_litellm_plugin.errors import LuthienError, PolicyError
-from luthien_litellm_plugin.policies.policy import Policy, StreamHooks
-from luthien_litellm_plugin.streaming.chunks import finish_reason_of, single_choice, split_chunk
+from luthien_litellm_plugin.policies.policy import Policy, StreamHooks, fail_closed
+from luthien_litellm_plugin.streaming.assembler import StreamingChunkAssembler
+from luthien_litellm_plugin.streaming.blocks import ContentStreamBlock, StreamBlock, ToolCallStreamBlock
+from luthien_litellm_plugin.streaming.context import StreamingResponseContext
 from luthien_litellm_plugin.streaming.holds import Changes, Holds
 from luthien_litellm_plugin.streaming.release import Egress, Release
-from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, StreamBlock, ToolCallStreamBlock
-from luthien_litellm_plugin.streaming.streaming_chunk_assembler import StreamingChunkAssembler
-from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
 
 Chunk = ModelResponseStream
 Out = TypeVar("Out")
@@ -157,10 +157,4 @@ class PolicyStream(Generic[Out]):
         return None
 
     async def _call(self, hook: Awaitable[None]) -> None:
-        """Run policy code; an unexpected exception fails the stream closed as a PolicyError."""
-        try:
-            await hook
-        except LuthienError:
-            raise
-        except Exception as error:
-            raise PolicyError(self.policy.name, error) from error
+        await fail_closed(self.policy, hook)

@@ -11,6 +11,19 @@ from luthien_litellm_plugin.observability.transaction_recorder import Transactio
 from luthien_litellm_plugin.types import RequestMessage
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a transaction came from, for the record (set by whoever opens it, e.g. the proxy)."""
+
+    call_id: str | None = None
+    """The caller's own id for the call (LiteLLM's `litellm_call_id`: client-settable, a reference only)."""
+    api: str | None = None
+    """The client-facing API (`chat`, `messages`, `responses`, …)."""
+
+
+NO_ORIGIN = Origin()
+
+
 @dataclass(eq=False)
 class Transaction:
     """Created once per request (contexts are never created twice for one request)."""

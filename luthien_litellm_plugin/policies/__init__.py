@@ -19,6 +19,8 @@ from luthien_litellm_plugin.policies.judging import (
 )
 from luthien_litellm_plugin.policies.policy import Policy, PolicyContext, StreamHooks
 from luthien_litellm_plugin.policies.simple_policy import SimplePolicy, ToolCallDecision
+from luthien_litellm_plugin.streaming.blocks import ContentStreamBlock, StreamBlock, ToolCallStreamBlock
+from luthien_litellm_plugin.streaming.context import StreamingResponseContext
 from luthien_litellm_plugin.streaming.helpers import (
     BlockDecision,
     drop_block,
@@ -30,9 +32,7 @@ from luthien_litellm_plugin.streaming.helpers import (
     send_text,
     send_tool_call,
 )
-from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, StreamBlock, ToolCallStreamBlock
-from luthien_litellm_plugin.streaming.stream_state import StreamState
-from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
+from luthien_litellm_plugin.streaming.state import StreamState
 from luthien_litellm_plugin.types import RequestMessage, ToolCall
 
 __all__ = [

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from typing import TypeVar
 
 from litellm.types.utils import ModelResponse
 
-from luthien_litellm_plugin.errors import LuthienError, PolicyError
-from luthien_litellm_plugin.policies.policy import Policy, PolicyContext, StreamHooks
+from luthien_litellm_plugin.policies.policy import Policy, PolicyContext, StreamHooks, fail_closed
 from luthien_litellm_plugin.types import RequestMessage
 
 T = TypeVar("T")
@@ -36,21 +35,11 @@ class ChainPolicy(Policy):
 
     async def on_request(self, request: RequestMessage, context: PolicyContext) -> RequestMessage:
         for index, member in enumerate(self.members):
-            request = await _named(member, member.on_request(request, context.for_member(index, request)))
+            request = await fail_closed(member, member.on_request(request, context.for_member(index, request)))
         return request
 
     async def process_full_response(self, response: ModelResponse, context: PolicyContext) -> ModelResponse:
         for index, member in enumerate(self.members):
             member_context = context.for_member(index, context.request)
-            response = await _named(member, member.process_full_response(response, member_context))
+            response = await fail_closed(member, member.process_full_response(response, member_context))
         return response
-
-
-async def _named(member: Policy, call: Awaitable[T]) -> T:
-    """Run a member's code; an unexpected exception fails closed, naming that member."""
-    try:
-        return await call
-    except LuthienError:
-        raise
-    except Exception as error:
-        raise PolicyError(member.name, error) from error

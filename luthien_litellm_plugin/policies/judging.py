@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Generic, Protocol, TypeVar
 
+from luthien_litellm_plugin.events import POLICY_JUDGE_VERDICT
 from luthien_litellm_plugin.llm.client import LLMClient
 from luthien_litellm_plugin.observability.context import ObservabilityContext
-from luthien_litellm_plugin.observability.events import POLICY_JUDGE_VERDICT
 from luthien_litellm_plugin.types import JSONObject, RequestMessage
 
 V = TypeVar("V")

@@ -22,9 +22,9 @@ from luthien_litellm_plugin.policies.judging import (
     parse_json_object,
 )
 from luthien_litellm_plugin.policies.policy import Policy, PolicyContext
+from luthien_litellm_plugin.streaming.blocks import ContentStreamBlock, ToolCallStreamBlock
+from luthien_litellm_plugin.streaming.context import StreamingResponseContext
 from luthien_litellm_plugin.streaming.helpers import BlockDecision, hold_block
-from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, ToolCallStreamBlock
-from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
 from luthien_litellm_plugin.types import ToolCall
 
 DEFAULT_PROMPT = """You enforce this rule on an AI assistant's output:

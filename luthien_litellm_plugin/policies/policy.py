@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from abc import ABC
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from litellm.types.utils import ModelResponse
 from opentelemetry.trace import Span
 
-from luthien_litellm_plugin.errors import PolicyBlockedError
+from luthien_litellm_plugin.errors import LuthienError, PolicyBlockedError, PolicyError
 from luthien_litellm_plugin.llm.client import LLMClient
 from luthien_litellm_plugin.observability.context import NoOpObservabilityContext, ObservabilityContext
-from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, ToolCallStreamBlock
-from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext, require_llm
+from luthien_litellm_plugin.streaming.blocks import ContentStreamBlock, ToolCallStreamBlock
+from luthien_litellm_plugin.streaming.context import StreamingResponseContext, require_llm
 from luthien_litellm_plugin.types import RequestMessage
+
+T = TypeVar("T")
 
 
 class PolicyContext:
@@ -187,3 +190,14 @@ _HOOK_NAMES = {
 def _overridden_hooks(policy_class: type[Policy]) -> StreamHooks:
     found = {field: getattr(policy_class, name) is not getattr(Policy, name) for field, name in _HOOK_NAMES.items()}
     return StreamHooks(**found)
+
+
+async def fail_closed(policy: Policy, call: Awaitable[T]) -> T:
+    """Run a policy's code: an unexpected exception becomes a `PolicyError` naming the policy (the
+    request or response then fails closed, never passes unchecked)."""
+    try:
+        return await call
+    except LuthienError:
+        raise
+    except Exception as error:
+        raise PolicyError(policy.name, error) from error

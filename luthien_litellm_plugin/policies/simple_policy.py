@@ -6,9 +6,9 @@ from litellm.types.utils import ModelResponse
 
 from luthien_litellm_plugin.policies.decisions import decide_blocks
 from luthien_litellm_plugin.policies.policy import Policy, PolicyContext, StreamHooks
+from luthien_litellm_plugin.streaming.blocks import ContentStreamBlock, ToolCallStreamBlock
+from luthien_litellm_plugin.streaming.context import StreamingResponseContext
 from luthien_litellm_plugin.streaming.helpers import BlockDecision, drop_block, send_text, send_tool_call
-from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, ToolCallStreamBlock
-from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
 from luthien_litellm_plugin.types import RequestMessage, ToolCall
 
 ToolCallDecision = ToolCall | str | None

@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from luthien_litellm_plugin.policies.policy import Policy, PolicyContext
 from luthien_litellm_plugin.policies.simple_policy import SimplePolicy
+from luthien_litellm_plugin.streaming.blocks import ContentStreamBlock
+from luthien_litellm_plugin.streaming.context import StreamingResponseContext
 from luthien_litellm_plugin.streaming.helpers import drop_block, send_text
-from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock
-from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
 from luthien_litellm_plugin.types import RequestMessage
 
 

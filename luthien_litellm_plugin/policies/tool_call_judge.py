@@ -23,9 +23,9 @@ from luthien_litellm_plugin.policies.judging import (
     shorten,
 )
 from luthien_litellm_plugin.policies.policy import Policy, PolicyContext
+from luthien_litellm_plugin.streaming.blocks import ToolCallStreamBlock
+from luthien_litellm_plugin.streaming.context import StreamingResponseContext
 from luthien_litellm_plugin.streaming.helpers import BlockDecision, hold_block
-from luthien_litellm_plugin.streaming.stream_blocks import ToolCallStreamBlock
-from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
 from luthien_litellm_plugin.types import ToolCall
 
 DEFAULT_PROMPT = """You review the tool calls an AI agent wants to run, before they run.

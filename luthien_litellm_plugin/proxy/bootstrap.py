@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import litellm
 
-from luthien_litellm_plugin.observability.events import EventSink, FanOutEventSink
+from luthien_litellm_plugin.events import EventSink, FanOutEventSink
 from luthien_litellm_plugin.proxy.litellm_contract import check_litellm_contract
 from luthien_litellm_plugin.proxy.litellm_workarounds import avoid_gc_contextvar_crash
 from luthien_litellm_plugin.proxy.model_policies import (

@@ -20,13 +20,12 @@ from litellm.types.utils import ModelResponse, ModelResponseStream
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
+from luthien_litellm_plugin import events
 from luthien_litellm_plugin.errors import LuthienError, PolicyBlockedError, RouteRefusedError, TerminalStatus
-from luthien_litellm_plugin.observability import events
-from luthien_litellm_plugin.observability.events import EventSink
-from luthien_litellm_plugin.observability.transaction_recorder import DefaultTransactionRecorder
+from luthien_litellm_plugin.events import EventSink
 from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
 from luthien_litellm_plugin.orchestration.policy_orchestrator import PolicyOrchestrator
-from luthien_litellm_plugin.orchestration.transaction import Transaction
+from luthien_litellm_plugin.orchestration.transaction import Origin, Transaction
 from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
 from luthien_litellm_plugin.proxy import binding, blocked_requests, request_data
 from luthien_litellm_plugin.proxy.binding import Binding, RoutedDeployment
@@ -261,13 +260,9 @@ class LuthienCallback(CustomLogger):
     def _describe(
         self, orchestrator: PolicyOrchestrator, transaction_id: str, span: Span, data: dict, api: str
     ) -> Transaction:
-        transaction = orchestrator.transaction(transaction_id, span, owns_span=True)
-        recorder = transaction.recorder
-        if isinstance(recorder, DefaultTransactionRecorder):
-            call_id = data.get("litellm_call_id")  # client-settable: a reference, never our key
-            recorder.call_id = call_id if isinstance(call_id, str) else None
-            recorder.api = api
-        return transaction
+        call_id = data.get("litellm_call_id")  # client-settable: a reference, never our key
+        origin = Origin(call_id if isinstance(call_id, str) else None, api)
+        return orchestrator.transaction(transaction_id, span, owns_span=True, origin=origin)
 
     # ----- deployments: every router attempt, fallbacks included -----
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Literal
 
-from luthien_litellm_plugin.observability import metrics
+from luthien_litellm_plugin import metrics
 
 CounterName = Literal["written", "spooled", "replayed", "rejected", "dropped", "failures"]
 

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from luthien_litellm_plugin.observability.events import TRANSACTION_COMPLETED, RecordedEvent
+from luthien_litellm_plugin.events import TRANSACTION_COMPLETED, RecordedEvent
 
 
 class JsonLinesEventSink:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import asyncpg
 from asyncpg.exceptions._base import DataError as ClientDataError
 
-from luthien_litellm_plugin.observability.events import RecordedEvent
+from luthien_litellm_plugin.events import RecordedEvent
 from luthien_litellm_plugin.storage import rows
 from luthien_litellm_plugin.storage.migrations import migration_files
 from luthien_litellm_plugin.storage.store import RejectedBatch

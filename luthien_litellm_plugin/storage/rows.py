@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from luthien_litellm_plugin.observability import events
-from luthien_litellm_plugin.observability.events import RecordedEvent
+from luthien_litellm_plugin import events
+from luthien_litellm_plugin.events import RecordedEvent
 
 Dialect = Literal["postgres", "sqlite"]
 Row = tuple[object, ...]

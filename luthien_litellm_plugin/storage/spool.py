@@ -28,8 +28,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from luthien_litellm_plugin.observability.events import PROCESS_EXITED, PROCESS_EXITED_ERROR, RecordedEvent
-from luthien_litellm_plugin.observability.process import process_id
+from luthien_litellm_plugin.events import PROCESS_EXITED, PROCESS_EXITED_ERROR, RecordedEvent
+from luthien_litellm_plugin.process import process_id
 from luthien_litellm_plugin.types import JSONObject
 
 logger = logging.getLogger("luthien_litellm_plugin.storage")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from luthien_litellm_plugin.observability.events import RecordedEvent
+from luthien_litellm_plugin.events import RecordedEvent
 from luthien_litellm_plugin.storage import rows
 from luthien_litellm_plugin.storage.migrations import migration_files, sql_statements
 from luthien_litellm_plugin.storage.store import RejectedBatch

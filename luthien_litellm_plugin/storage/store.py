@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from luthien_litellm_plugin.observability.events import RecordedEvent
+from luthien_litellm_plugin.events import RecordedEvent
 
 
 class RejectedBatch(Exception):

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from luthien_litellm_plugin.observability.events import RecordedEvent
+from luthien_litellm_plugin.events import RecordedEvent
 from luthien_litellm_plugin.storage.counters import SinkCounters, SinkStats
 from luthien_litellm_plugin.storage.spool import Segment, Spool
 from luthien_litellm_plugin.storage.store import EventStore, RejectedBatch

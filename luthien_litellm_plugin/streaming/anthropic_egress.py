@@ -19,10 +19,7 @@ from dataclasses import dataclass
 
 from litellm.types.utils import ChatCompletionDeltaToolCall, ModelResponseStream
 
-from luthien_litellm_plugin.streaming.anthropic_ingress import FRAMING_EVENTS, AnthropicWire, SourceEvent
-from luthien_litellm_plugin.streaming.anthropic_sse import SSEEvent
-from luthien_litellm_plugin.streaming.anthropic_validator import AnthropicStreamValidator
-from luthien_litellm_plugin.streaming.chunks import (
+from luthien_litellm_plugin.chunks import (
     content_of,
     create_finish_chunk,
     delta_of,
@@ -31,6 +28,9 @@ from luthien_litellm_plugin.streaming.chunks import (
     tool_calls_of,
     usage_of,
 )
+from luthien_litellm_plugin.streaming.anthropic_ingress import FRAMING_EVENTS, AnthropicWire, SourceEvent
+from luthien_litellm_plugin.streaming.anthropic_sse import SSEEvent
+from luthien_litellm_plugin.streaming.anthropic_validator import AnthropicStreamValidator
 from luthien_litellm_plugin.types import JSONObject
 
 EmitObserver = Callable[[ModelResponseStream], None]

@@ -18,8 +18,7 @@ from litellm.types.utils import (
     StreamingChoices,
 )
 
-from luthien_litellm_plugin.errors import UnsupportedStreamError
-from luthien_litellm_plugin.streaming.chunks import (
+from luthien_litellm_plugin.chunks import (
     create_finish_chunk,
     delta_of,
     field_of,
@@ -32,6 +31,8 @@ from luthien_litellm_plugin.streaming.chunks import (
     usage_of,
     with_delta,
 )
+from luthien_litellm_plugin.errors import UnsupportedStreamError
+from luthien_litellm_plugin.streaming.egress_validator import EgressValidator
 
 DeltaToolCall = ChatCompletionDeltaToolCall | ChatCompletionDeltaCustomToolCall
 CHAT_KEEPALIVE = b": ping\n\n"
@@ -49,8 +50,9 @@ class EgressStream:
     HTTP error rather than a started 200 stream.
     """
 
-    def __init__(self, observer: EmitObserver) -> None:
+    def __init__(self, observer: EmitObserver, validator: EgressValidator | None = None) -> None:
         self._observer = observer
+        self._validator = validator
         self._out: list[ModelResponseStream] = []
         self._started = False
         self._held: list[ModelResponseStream] = []
@@ -144,6 +146,8 @@ class EgressStream:
 
     def _send(self, chunk: ModelResponseStream) -> None:
         self._observer(chunk)
+        if self._validator is not None:
+            self._validator.check(chunk)
         self._out.append(chunk)
 
     def _reindexed(self, chunk: ModelResponseStream, choice: StreamingChoices, built: bool) -> ModelResponseStream:

@@ -1,4 +1,5 @@
-"""Checks a served chat-completions stream against the egress invariants (DESIGN.md §4, 1–3)."""
+"""Checks a served chat-completions stream against the egress invariants (role first, one finish
+last, tool calls well-formed and numbered)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Iterable
 
 from litellm.types.utils import ModelResponseStream
 
-from luthien_litellm_plugin.streaming.chunks import (
+from luthien_litellm_plugin.chunks import (
     delta_of,
     field_of,
     finish_reason_of,

@@ -13,7 +13,7 @@ from collections.abc import Awaitable
 
 from litellm.types.utils import ModelResponseStream
 
-from luthien_litellm_plugin.streaming.chunks import create_text_chunk, create_tool_call_chunk
+from luthien_litellm_plugin.chunks import create_text_chunk, create_tool_call_chunk
 from luthien_litellm_plugin.streaming.holds import BlockDecision
 
 __all__ = [
@@ -27,8 +27,8 @@ __all__ = [
     "send_text",
     "send_tool_call",
 ]
-from luthien_litellm_plugin.streaming.stream_blocks import StreamBlock
-from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
+from luthien_litellm_plugin.streaming.blocks import StreamBlock
+from luthien_litellm_plugin.streaming.context import StreamingResponseContext
 from luthien_litellm_plugin.types import ToolCall
 
 

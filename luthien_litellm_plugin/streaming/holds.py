@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from litellm.types.utils import ModelResponseStream
 
-from luthien_litellm_plugin.streaming.chunks import create_text_chunk, create_tool_call_chunk
+from luthien_litellm_plugin.chunks import create_text_chunk, create_tool_call_chunk
+from luthien_litellm_plugin.streaming.blocks import StreamBlock
 from luthien_litellm_plugin.streaming.release import Release
-from luthien_litellm_plugin.streaming.stream_blocks import StreamBlock
 from luthien_litellm_plugin.types import ToolCall
 
 

@@ -12,8 +12,8 @@ from typing import Protocol
 
 from litellm.types.utils import ModelResponseStream
 
-from luthien_litellm_plugin.streaming.stream_blocks import StreamBlock
-from luthien_litellm_plugin.streaming.stream_state import StreamState
+from luthien_litellm_plugin.streaming.blocks import StreamBlock
+from luthien_litellm_plugin.streaming.state import StreamState
 
 
 class Egress(Protocol):

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 
 from litellm.types.utils import ChatCompletionDeltaToolCall, ModelResponseStream
 
-from luthien_litellm_plugin.streaming import responses_events as ev
-from luthien_litellm_plugin.streaming.chunks import (
+from luthien_litellm_plugin.chunks import (
     content_of,
     create_finish_chunk,
     delta_of,
@@ -31,6 +30,7 @@ from luthien_litellm_plugin.streaming.chunks import (
     single_choice,
     tool_calls_of,
 )
+from luthien_litellm_plugin.streaming import responses_events as ev
 from luthien_litellm_plugin.streaming.responses_events import Event, build_event, int_field, plain_object, with_fields
 from luthien_litellm_plugin.streaming.responses_ingress import ResponsesWire, SourceEvent
 from luthien_litellm_plugin.streaming.responses_validator import ResponsesStreamValidator

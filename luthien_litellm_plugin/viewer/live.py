@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from luthien_litellm_plugin.events import TRANSACTION_COMPLETED, TRANSACTION_REQUEST_RECORDED
 from luthien_litellm_plugin.history.feed import last_position, read_after
 from luthien_litellm_plugin.history.reader import TransactionHistory
-from luthien_litellm_plugin.observability.events import TRANSACTION_COMPLETED, TRANSACTION_REQUEST_RECORDED
 from luthien_litellm_plugin.types import JSONObject, JSONValue
 
 logger = logging.getLogger("luthien_litellm_plugin.viewer")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import openai
 import pytest
 
-from luthien_litellm_plugin.observability.events import POLICY_JUDGE_VERDICT
+from luthien_litellm_plugin.events import POLICY_JUDGE_VERDICT
 from luthien_litellm_plugin.storage.jsonl import read_events
 from tests.e2e.messages_proxy import TOOLS, MessagesProxy, running_messages_proxy, sdk_client
 from tests.fakes.judge_upstream import JudgeCall

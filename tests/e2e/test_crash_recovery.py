@@ -19,7 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
-from luthien_litellm_plugin.observability.events import PROCESS_EXITED_ERROR
+from luthien_litellm_plugin.events import PROCESS_EXITED_ERROR
 from tests.e2e.conftest import kill_proxy, model_list, start_proxy, stop_proxy, write_proxy_config
 from tests.e2e.messages_proxy import messages_fake
 from tests.fakes.server import FakeUpstream

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from luthien_litellm_plugin.observability import events
-from luthien_litellm_plugin.observability.events import RecordedEvent
+from luthien_litellm_plugin import events
+from luthien_litellm_plugin.events import RecordedEvent
 from luthien_litellm_plugin.types import JSONObject
 
 TERMINAL_STATUSES = ("success", "blocked", "error", "cancelled", "timeout")

@@ -10,8 +10,8 @@ from pathlib import Path
 import asyncpg
 import redis.asyncio as redis
 
-from luthien_litellm_plugin.observability import events
-from luthien_litellm_plugin.observability.events import RecordedEvent
+from luthien_litellm_plugin import events
+from luthien_litellm_plugin.events import RecordedEvent
 from luthien_litellm_plugin.storage.redis_feed import STREAM_FIELD
 
 JSON_COLUMNS = ("original_request", "final_request", "original_response", "final_response", "usage")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as redis
 
-from luthien_litellm_plugin.observability.events import RecordedEvent
+from luthien_litellm_plugin.events import RecordedEvent
 from luthien_litellm_plugin.storage import RecordingPipeline, build_recording_pipeline
 from tests.integration import queries
 from tests.integration.conftest import REDIS_URL, RedisNames, fast_settings, through

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from luthien_litellm_plugin.observability import events
+from luthien_litellm_plugin import events
 from luthien_litellm_plugin.storage.postgres import PostgresStore
 from luthien_litellm_plugin.storage.spool import process_exited
 from luthien_litellm_plugin.storage.sqlite import SqliteStore

@@ -11,7 +11,7 @@ import aiosqlite
 import asyncpg
 import pytest
 
-from luthien_litellm_plugin.observability.events import RecordedEvent
+from luthien_litellm_plugin.events import RecordedEvent
 from luthien_litellm_plugin.storage import StorageSettings, build_recording_pipeline
 from luthien_litellm_plugin.storage.migrations import migration_files
 from luthien_litellm_plugin.storage.postgres import PostgresStore

@@ -6,8 +6,8 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from luthien_litellm_plugin.observability import events
-from luthien_litellm_plugin.observability.events import RecordedEvent
+from luthien_litellm_plugin import events
+from luthien_litellm_plugin.events import RecordedEvent
 from luthien_litellm_plugin.types import JSONObject, JSONValue
 
 

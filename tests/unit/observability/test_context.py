@@ -6,8 +6,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from luthien_litellm_plugin.events import InMemoryEventSink
 from luthien_litellm_plugin.observability.context import DefaultObservabilityContext, NoOpObservabilityContext
-from luthien_litellm_plugin.observability.events import InMemoryEventSink
 
 
 async def test_emit_event_hands_enriched_scrubbed_events_to_every_sink_and_the_span() -> None:

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from litellm.types.utils import ModelResponse
 
-from luthien_litellm_plugin.observability import events
+from luthien_litellm_plugin import events
+from luthien_litellm_plugin.events import InMemoryEventSink
 from luthien_litellm_plugin.observability.context import DefaultObservabilityContext
-from luthien_litellm_plugin.observability.events import InMemoryEventSink
 from luthien_litellm_plugin.observability.transaction_recorder import DefaultTransactionRecorder
 from luthien_litellm_plugin.streaming.anthropic_sse import SSEEvent
 from luthien_litellm_plugin.streaming.anthropic_validator import AnthropicStreamValidator
+from luthien_litellm_plugin.streaming.egress_validator import EgressValidator
 from luthien_litellm_plugin.types import RequestMessage
 from tests.streams import SPAN, chunk, usage_chunk
 
@@ -88,6 +89,9 @@ async def test_completion_is_recorded_once_and_last() -> None:
 
 async def test_a_malformed_served_stream_is_recorded_as_protocol_violation() -> None:
     rec, sink = recorder()
+    validator = EgressValidator()  # the orchestrator's: it feeds the validator what the egress serves
+    rec.check_served_stream_with(validator)
+    validator.check(chunk("no role first"))
     rec.add_egress_chunk(chunk("no role first"))
     await rec.finalize_streaming()
     await rec.record_completion("success")
@@ -98,7 +102,7 @@ async def test_a_malformed_served_stream_is_recorded_as_protocol_violation() -> 
     ]
 
 
-async def test_a_wire_validator_replaces_the_chunk_checks_for_another_format() -> None:
+async def test_the_wire_validator_of_the_served_format_is_what_is_checked() -> None:
     rec, sink = recorder()
     validator = AnthropicStreamValidator()
     rec.check_served_stream_with(validator)

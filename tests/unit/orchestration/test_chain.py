@@ -9,8 +9,8 @@ import pytest
 from litellm.types.utils import ModelResponse, ModelResponseStream
 
 from luthien_litellm_plugin.errors import PolicyBlockedError, PolicyError
+from luthien_litellm_plugin.events import TRANSACTION_COMPLETED, InMemoryEventSink
 from luthien_litellm_plugin.llm.replay_client import ReplayLLMClient
-from luthien_litellm_plugin.observability.events import TRANSACTION_COMPLETED, InMemoryEventSink
 from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
 from luthien_litellm_plugin.orchestration.policy_orchestrator import PolicyOrchestrator
 from luthien_litellm_plugin.policies import (

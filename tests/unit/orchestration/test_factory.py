@@ -1,11 +1,12 @@
 from opentelemetry.trace import Span
 
+from luthien_litellm_plugin.events import InMemoryEventSink
 from luthien_litellm_plugin.llm.replay_client import ReplayLLMClient
 from luthien_litellm_plugin.observability.context import DefaultObservabilityContext, ObservabilityContext
-from luthien_litellm_plugin.observability.events import InMemoryEventSink
 from luthien_litellm_plugin.observability.transaction_recorder import DefaultTransactionRecorder, TransactionRecorder
 from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
 from luthien_litellm_plugin.orchestration.policy_orchestrator import PolicyOrchestrator
+from luthien_litellm_plugin.orchestration.transaction import Origin
 from luthien_litellm_plugin.policies.all_caps import AllCapsPolicy
 from tests.streams import SPAN, chunk, iterate, request
 
@@ -26,7 +27,7 @@ async def test_contexts_are_created_once_per_transaction() -> None:
         created.append(transaction_id)
         return DefaultObservabilityContext(transaction_id, span, db_pool=sink)
 
-    def recorder(context: ObservabilityContext) -> TransactionRecorder:
+    def recorder(context: ObservabilityContext, origin: Origin) -> TransactionRecorder:
         return DefaultTransactionRecorder(context)
 
     orchestrator = PolicyOrchestrator(AllCapsPolicy(), ReplayLLMClient(), observability, recorder)

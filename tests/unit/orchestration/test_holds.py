@@ -10,14 +10,14 @@ import pytest
 from litellm.types.utils import ModelResponseStream
 
 from luthien_litellm_plugin.errors import PolicyError, StreamIdleTimeoutError
+from luthien_litellm_plugin.events import TRANSACTION_COMPLETED, InMemoryEventSink
 from luthien_litellm_plugin.llm.replay_client import ReplayLLMClient
-from luthien_litellm_plugin.observability.events import TRANSACTION_COMPLETED, InMemoryEventSink
 from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
 from luthien_litellm_plugin.policies.policy import Policy
 from luthien_litellm_plugin.streaming import runtime
+from luthien_litellm_plugin.streaming.blocks import ContentStreamBlock, ToolCallStreamBlock
+from luthien_litellm_plugin.streaming.context import StreamingResponseContext
 from luthien_litellm_plugin.streaming.helpers import BlockDecision, hold_block
-from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, ToolCallStreamBlock
-from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
 from luthien_litellm_plugin.types import ToolCall
 from tests.streams import SPAN, assert_valid_egress, chunk, request, served_text, served_tool_calls
 

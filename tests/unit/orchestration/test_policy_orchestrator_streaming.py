@@ -9,13 +9,13 @@ import pytest
 from litellm.types.utils import ModelResponseStream
 
 from luthien_litellm_plugin.errors import PolicyBlockedError, PolicyError, StreamIdleTimeoutError
+from luthien_litellm_plugin.events import TRANSACTION_COMPLETED, InMemoryEventSink
 from luthien_litellm_plugin.llm.replay_client import ReplayLLMClient
-from luthien_litellm_plugin.observability.events import TRANSACTION_COMPLETED, InMemoryEventSink
 from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
 from luthien_litellm_plugin.policies.policy import Policy
+from luthien_litellm_plugin.streaming.blocks import ContentStreamBlock, ToolCallStreamBlock
+from luthien_litellm_plugin.streaming.context import StreamingResponseContext
 from luthien_litellm_plugin.streaming.helpers import passthrough_last_chunk, send_text
-from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, ToolCallStreamBlock
-from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
 from tests.streams import SPAN, chunk, iterate, request, serve, served_text, usage_chunk
 
 TEXT_THEN_TOOL = [

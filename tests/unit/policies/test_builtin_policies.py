@@ -8,8 +8,8 @@ import pytest
 from litellm.types.utils import ChatCompletionMessageCustomToolCall
 
 from luthien_litellm_plugin.errors import PolicyBlockedError
+from luthien_litellm_plugin.events import TRANSACTION_STREAMING_RESPONSE_RECORDED, InMemoryEventSink
 from luthien_litellm_plugin.llm.replay_client import ReplayLLMClient
-from luthien_litellm_plugin.observability.events import TRANSACTION_STREAMING_RESPONSE_RECORDED, InMemoryEventSink
 from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
 from luthien_litellm_plugin.policies.block_tools import BlockToolsOptions, BlockToolsPolicy
 from luthien_litellm_plugin.policies.policy import Policy

@@ -8,8 +8,8 @@ import re
 import pytest
 from litellm.types.utils import ModelResponse, ModelResponseStream
 
+from luthien_litellm_plugin.events import POLICY_JUDGE_VERDICT, InMemoryEventSink
 from luthien_litellm_plugin.llm.client import LLMClient
-from luthien_litellm_plugin.observability.events import POLICY_JUDGE_VERDICT, InMemoryEventSink
 from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
 from luthien_litellm_plugin.policies.llm_rule import LLMRuleOptions, LLMRulePolicy
 from tests.streams import SPAN, assert_valid_egress, chunk, iterate, request, served_text, served_tool_calls

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from litellm.types.utils import ModelResponse
 
-from luthien_litellm_plugin.observability.events import InMemoryEventSink
+from luthien_litellm_plugin.events import InMemoryEventSink
 from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
 from luthien_litellm_plugin.policies import Policy
 from tests.streams import SPAN, chunk, iterate, request, served_text, served_tool_calls

@@ -14,8 +14,8 @@ from luthien_litellm_plugin.errors import PolicyBlockedError
 from luthien_litellm_plugin.llm.replay_client import ReplayLLMClient
 from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
 from luthien_litellm_plugin.policies.simple_policy import SimplePolicy, ToolCallDecision
-from luthien_litellm_plugin.streaming.stream_blocks import ToolCallStreamBlock
-from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
+from luthien_litellm_plugin.streaming.blocks import ToolCallStreamBlock
+from luthien_litellm_plugin.streaming.context import StreamingResponseContext
 from luthien_litellm_plugin.types import RequestMessage, ToolCall
 from tests.streams import SPAN, chunk, finish_reasons, request, serve, served_text, served_tool_calls, usage_chunk
 

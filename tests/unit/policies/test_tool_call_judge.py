@@ -11,9 +11,9 @@ from litellm.types.utils import ModelResponse, ModelResponseStream
 from pydantic import ValidationError
 
 from luthien_litellm_plugin.errors import PolicyBlockedError
+from luthien_litellm_plugin.events import POLICY_JUDGE_VERDICT, InMemoryEventSink
 from luthien_litellm_plugin.llm.client import LLMClient
 from luthien_litellm_plugin.llm.litellm_client import LiteLLMClient
-from luthien_litellm_plugin.observability.events import POLICY_JUDGE_VERDICT, InMemoryEventSink
 from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
 from luthien_litellm_plugin.policies.tool_call_judge import ToolCallJudgeOptions, ToolCallJudgePolicy
 from tests.streams import (

@@ -10,7 +10,7 @@ from litellm.proxy._types import UserAPIKeyAuth
 from litellm.types.utils import ModelResponse
 
 from luthien_litellm_plugin.errors import RouteRefusedError
-from luthien_litellm_plugin.observability.events import (
+from luthien_litellm_plugin.events import (
     DEPLOYMENT_REFUSED,
     ROUTE_REFUSED,
     ROUTE_UNPOLICED,

@@ -20,7 +20,7 @@ from litellm.router import Router
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-from luthien_litellm_plugin.observability.events import InMemoryEventSink
+from luthien_litellm_plugin.events import InMemoryEventSink
 from luthien_litellm_plugin.proxy import litellm_contract
 from luthien_litellm_plugin.proxy.litellm_contract import (
     TESTED_LITELLM,

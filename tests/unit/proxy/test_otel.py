@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from luthien_litellm_plugin.observability.events import InMemoryEventSink, RecordedEvent
+from luthien_litellm_plugin.events import InMemoryEventSink, RecordedEvent
 from luthien_litellm_plugin.proxy.plugin import LuthienCallback
 from luthien_litellm_plugin.proxy.settings import load_plugin_config
 from luthien_litellm_plugin.storage.spool import Spool

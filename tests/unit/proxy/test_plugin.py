@@ -11,7 +11,7 @@ from litellm.exceptions import ModifyResponseException
 from litellm.proxy._types import ProxyException, UserAPIKeyAuth
 from litellm.types.utils import ModelResponse
 
-from luthien_litellm_plugin.observability.events import (
+from luthien_litellm_plugin.events import (
     TRANSACTION_COMPLETED,
     TRANSACTION_REQUEST_RECORDED,
     InMemoryEventSink,

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from luthien_litellm_plugin.observability.events import TRANSACTION_REQUEST_RECORDED
+from luthien_litellm_plugin.events import TRANSACTION_REQUEST_RECORDED
 from luthien_litellm_plugin.proxy.client_errors import StreamError
 from luthien_litellm_plugin.streaming.anthropic_validator import validate_anthropic_stream
 from tests.anthropic_streams import accumulate, cut, items, parse, text_of, upstream_events

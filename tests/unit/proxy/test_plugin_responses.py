@@ -7,7 +7,7 @@ import json
 
 from litellm.types.llms.openai import ResponsesAPIResponse
 
-from luthien_litellm_plugin.observability.events import TRANSACTION_REQUEST_RECORDED
+from luthien_litellm_plugin.events import TRANSACTION_REQUEST_RECORDED
 from luthien_litellm_plugin.streaming.responses_validator import validate_responses_stream
 from tests.fakes.scenarios import TEXT
 from tests.responses_streams import accumulate, client_view, text_of, upstream_events

@@ -8,7 +8,7 @@ from litellm.proxy._types import UserAPIKeyAuth
 from litellm.types.utils import ModelResponse
 
 from luthien_litellm_plugin.errors import RouteRefusedError
-from luthien_litellm_plugin.observability.events import TRANSACTION_REQUEST_RECORDED, InMemoryEventSink
+from luthien_litellm_plugin.events import TRANSACTION_REQUEST_RECORDED, InMemoryEventSink
 from luthien_litellm_plugin.proxy import binding
 from luthien_litellm_plugin.proxy.plugin import LuthienCallback
 from luthien_litellm_plugin.proxy.router_client import RouterLLMClient

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from luthien_litellm_plugin.observability.events import EventSink
+from luthien_litellm_plugin.events import EventSink
 from luthien_litellm_plugin.storage import RecordingPipeline, SinkStats, StorageSettings, build_recording_pipeline
 from luthien_litellm_plugin.storage.postgres import PostgresStore
 from luthien_litellm_plugin.storage.redis_feed import RedisFeed

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from luthien_litellm_plugin.observability import events
-from luthien_litellm_plugin.observability.events import RecordedEvent
+from luthien_litellm_plugin import events
+from luthien_litellm_plugin.events import RecordedEvent
 from luthien_litellm_plugin.storage import rows
 from luthien_litellm_plugin.types import JSONObject
 

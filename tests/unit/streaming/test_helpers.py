@@ -9,6 +9,9 @@ from litellm.types.utils import ModelResponseStream
 from luthien_litellm_plugin.observability.context import NoOpObservabilityContext
 from luthien_litellm_plugin.orchestration.policy_stream import PolicyStream
 from luthien_litellm_plugin.policies.policy import Policy
+from luthien_litellm_plugin.streaming.assembler import StreamingChunkAssembler
+from luthien_litellm_plugin.streaming.blocks import ContentStreamBlock, ToolCallStreamBlock
+from luthien_litellm_plugin.streaming.context import StreamingResponseContext
 from luthien_litellm_plugin.streaming.egress import EgressStream
 from luthien_litellm_plugin.streaming.helpers import (
     drop_block,
@@ -20,9 +23,6 @@ from luthien_litellm_plugin.streaming.helpers import (
 )
 from luthien_litellm_plugin.streaming.holds import Holds
 from luthien_litellm_plugin.streaming.release import Release
-from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, ToolCallStreamBlock
-from luthien_litellm_plugin.streaming.streaming_chunk_assembler import StreamingChunkAssembler
-from luthien_litellm_plugin.streaming.streaming_response_context import StreamingResponseContext
 from luthien_litellm_plugin.types import ToolCall
 from tests.streams import assert_valid_egress, chunk, request, served_text, served_tool_calls
 

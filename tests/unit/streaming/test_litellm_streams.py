@@ -7,16 +7,16 @@ import json
 import pytest
 from litellm.types.utils import ChatCompletionMessageCustomToolCall, ModelResponseStream
 
+from luthien_litellm_plugin import events
+from luthien_litellm_plugin.chunks import split_chunk
+from luthien_litellm_plugin.events import InMemoryEventSink
 from luthien_litellm_plugin.llm.replay_client import ReplayLLMClient
-from luthien_litellm_plugin.observability import events
-from luthien_litellm_plugin.observability.events import InMemoryEventSink
 from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
 from luthien_litellm_plugin.policies.all_caps import AllCapsPolicy
 from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
 from luthien_litellm_plugin.policies.simple_policy import SimplePolicy
-from luthien_litellm_plugin.streaming.chunks import split_chunk
-from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, ToolCallStreamBlock
-from luthien_litellm_plugin.streaming.streaming_chunk_assembler import StreamingChunkAssembler
+from luthien_litellm_plugin.streaming.assembler import StreamingChunkAssembler
+from luthien_litellm_plugin.streaming.blocks import ContentStreamBlock, ToolCallStreamBlock
 from tests.streams import finish_reasons, serve, served_calls, served_text
 from tests.wire import WIRE, assembled_by_litellm, litellm_stream
 

@@ -7,7 +7,7 @@ from litellm.completion_extras.litellm_responses_transformation.transformation i
     OpenAiResponsesToChatCompletionStreamIterator,
 )
 
-from luthien_litellm_plugin.streaming.chunks import delta_of, field_of
+from luthien_litellm_plugin.chunks import delta_of, field_of
 from luthien_litellm_plugin.streaming.responses_ingress import ResponsesIngress, ResponsesWire
 from tests.fakes.scenarios import THINKING
 from tests.responses_streams import upstream_events

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from luthien_litellm_plugin.errors import PolicyBlockedError, UpstreamStreamError
+from luthien_litellm_plugin.events import InMemoryEventSink
 from luthien_litellm_plugin.llm.replay_client import ReplayLLMClient
-from luthien_litellm_plugin.observability.events import InMemoryEventSink
 from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
 from luthien_litellm_plugin.orchestration.policy_orchestrator import PolicyOrchestrator
 from luthien_litellm_plugin.policies.all_caps import AllCapsPolicy

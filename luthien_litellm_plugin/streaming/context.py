@@ -10,7 +10,7 @@ from luthien_litellm_plugin.llm.client import LLMClient
 from luthien_litellm_plugin.observability.context import ObservabilityContext
 from luthien_litellm_plugin.streaming.holds import Holds
 from luthien_litellm_plugin.streaming.release import Release
-from luthien_litellm_plugin.streaming.stream_state import StreamState
+from luthien_litellm_plugin.streaming.state import StreamState
 from luthien_litellm_plugin.types import RequestMessage
 
 

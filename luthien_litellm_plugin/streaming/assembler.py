@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from litellm.types.utils import ModelResponseStream
 
-from luthien_litellm_plugin.errors import UnsupportedStreamError
-from luthien_litellm_plugin.streaming.chunks import (
+from luthien_litellm_plugin.chunks import (
     ToolCallDelta,
     content_of,
     delta_of,
@@ -14,8 +13,9 @@ from luthien_litellm_plugin.streaming.chunks import (
     tool_call_deltas_of,
     usage_of,
 )
-from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, StreamBlock, ToolCallStreamBlock
-from luthien_litellm_plugin.streaming.stream_state import StreamState
+from luthien_litellm_plugin.errors import UnsupportedStreamError
+from luthien_litellm_plugin.streaming.blocks import ContentStreamBlock, StreamBlock, ToolCallStreamBlock
+from luthien_litellm_plugin.streaming.state import StreamState
 
 
 class StreamingChunkAssembler:

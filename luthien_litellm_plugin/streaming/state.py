@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from litellm.types.utils import ModelResponseStream, Usage
 
-from luthien_litellm_plugin.streaming.stream_blocks import StreamBlock
+from luthien_litellm_plugin.streaming.blocks import StreamBlock
 
 
 @dataclass

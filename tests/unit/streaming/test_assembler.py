@@ -1,10 +1,10 @@
 import pytest
 from litellm.types.utils import Delta, ModelResponseStream, StreamingChoices
 
+from luthien_litellm_plugin.chunks import split_chunk
 from luthien_litellm_plugin.errors import UnsupportedStreamError
-from luthien_litellm_plugin.streaming.chunks import split_chunk
-from luthien_litellm_plugin.streaming.stream_blocks import ContentStreamBlock, ToolCallStreamBlock
-from luthien_litellm_plugin.streaming.streaming_chunk_assembler import StreamingChunkAssembler
+from luthien_litellm_plugin.streaming.assembler import StreamingChunkAssembler
+from luthien_litellm_plugin.streaming.blocks import ContentStreamBlock, ToolCallStreamBlock
 from tests.streams import chunk, usage_chunk
 
 
