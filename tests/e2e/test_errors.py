@@ -1,4 +1,4 @@
-"""DESIGN.md §5 through the real proxy: what the client sees when things go wrong, and the record."""
+"""The README's error table through the real proxy: what the client sees when things go wrong, and the record."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""DESIGN.md §5 on /v1/messages through the real proxy: every error in Anthropic's format, and the record."""
+"""The README's error table on /v1/messages through the real proxy: every error in Anthropic's format, and the
+record."""
 
 from __future__ import annotations
 

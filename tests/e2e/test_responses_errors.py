@@ -1,5 +1,6 @@
-"""DESIGN.md §5 on /v1/responses through the real proxy: every error in the Responses format (OpenAI JSON
-before the first byte, a `response.failed` event after it), what the openai SDK raises, and the record."""
+"""The README's error table on /v1/responses through the real proxy: every error in the Responses format
+(OpenAI JSON before the first byte, a `response.failed` event after it), what the openai SDK raises, and the
+record."""
 
 from __future__ import annotations
 
