@@ -48,8 +48,8 @@ class DiscardingSink:
         pass
 
 
-async def litellm_chunks() -> list[ModelResponseStream]:
-    text = ("The quick brown fox jumps over the lazy dog. " * (TEXT_CHARS // 45 + 1))[:TEXT_CHARS]
+async def litellm_chunks(chars: int) -> list[ModelResponseStream]:
+    text = ("The quick brown fox jumps over the lazy dog. " * (chars // 45 + 1))[:chars]
     client = LiteLLMClient(mock_response=text)
     request = RequestMessage(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
     return [chunk async for chunk in client.stream(request)]
@@ -120,13 +120,14 @@ async def responses_through_policy(events: Sequence[object], policy: Policy) -> 
     request = RequestMessage(model="bench", messages=[{"role": "user", "content": "hi"}], stream=True)
     final = await orchestrator.process_request(request, "bench", INVALID_SPAN)
     start = time.perf_counter()
-    async for _ in orchestrator.stream_responses_response(iterate(events), "bench", INVALID_SPAN, final).events:
+    async for _ in orchestrator.stream_responses_response(iterate(events), "bench", INVALID_SPAN, final):
         pass
     return time.perf_counter() - start
 
 
-async def main() -> None:
-    chunks = await litellm_chunks()
+async def main(chars: int = TEXT_CHARS, rounds: int = ROUNDS) -> dict[str, dict[str, float]]:
+    """Measure every arm; print the tables and return µs per item by API and arm."""
+    chunks = await litellm_chunks(chars)
     arms: dict[str, Callable[[], Policy]] = {
         "passthrough (forward each chunk)": PassthroughPolicy,
         "SimplePolicy, no transform": SimplePolicy,
@@ -134,36 +135,44 @@ async def main() -> None:
     }
     samples: dict[str, list[float]] = {name: [] for name in arms}
     base: list[float] = []
-    for _ in range(ROUNDS):  # interleaved rounds: drift hits every arm alike
+    for _ in range(rounds):  # interleaved rounds: drift hits every arm alike
         base.append(await baseline(chunks))
         for name, make in arms.items():
             samples[name].append(await through_policy(chunks, make()))
     reads = anthropic_reads(len(chunks))
     anthropic_samples: dict[str, list[float]] = {name: [] for name in arms}
     anthropic_base: list[float] = []
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         anthropic_base.append(await baseline(reads))
         for name, make in arms.items():
             anthropic_samples[name].append(await anthropic_through_policy(reads, make()))
     events = responses_events(len(chunks))
     responses_samples: dict[str, list[float]] = {name: [] for name in arms}
     responses_base: list[float] = []
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         responses_base.append(await baseline(events))
         for name, make in arms.items():
             responses_samples[name].append(await responses_through_policy(events, make()))
-    print(f"{len(chunks)} LiteLLM chunks per stream, {ROUNDS} rounds, median; default recorder (events discarded)")
-    report("/v1/chat/completions", "µs/chunk", samples, base, len(chunks))
-    report("/v1/messages (Anthropic SSE bytes)", "µs/event", anthropic_samples, anthropic_base, len(chunks) + 5)
-    report("/v1/responses (LiteLLM's event objects)", "µs/event", responses_samples, responses_base, len(events))
+    print(f"{len(chunks)} LiteLLM chunks per stream, {rounds} rounds, median; default recorder (events discarded)")
+    return {
+        "chat": report("/v1/chat/completions", "µs/chunk", samples, base, len(chunks)),
+        "messages": report(
+            "/v1/messages (Anthropic SSE bytes)", "µs/event", anthropic_samples, anthropic_base, len(chunks) + 5
+        ),
+        "responses": report(
+            "/v1/responses (LiteLLM's event objects)", "µs/event", responses_samples, responses_base, len(events)
+        ),
+    }
 
 
-def report(title: str, unit: str, samples: dict[str, list[float]], base: list[float], count: int) -> None:
+def report(title: str, unit: str, samples: dict[str, list[float]], base: list[float], count: int) -> dict[str, float]:
     base_us = statistics.median(base) / count * 1e6
     print(f"\n{title}\n{'arm':40} {unit:>10} {'total ms':>10}")
+    per_item: dict[str, float] = {}
     for name, values in samples.items():
-        per_item = statistics.median(values) / count * 1e6 - base_us
-        print(f"{name:40} {per_item:10.2f} {statistics.median(values) * 1e3:10.1f}")
+        per_item[name] = statistics.median(values) / count * 1e6 - base_us
+        print(f"{name:40} {per_item[name]:10.2f} {statistics.median(values) * 1e3:10.1f}")
+    return per_item
 
 
 if __name__ == "__main__":
