@@ -155,12 +155,12 @@ def main(argv: list[str] | None = None) -> None:
         runner = Runner(arms, proxies, gc_logs, key, args.requests, args.foreign_limit)
         blocks = asyncio.run(runner.run(chosen, args.rounds))
     minutes = (time.monotonic() - started) / 60
-    summary = report.summarize(blocks, arms, {w.name: w.sequential for w in chosen})
+    summary = report.summarize(blocks, arms)
     endpoints = tuple(e for e in ("chat", "messages") if any(w.endpoint == e for w in chosen))
     targets = issue_13(endpoints)
     print(report.markdown(summary, targets, arms))
     print()
-    for line in (report.kind_of_day(summary), report.foreign(blocks, args.foreign_limit)):
+    for line in (*report.judge(summary), report.kind_of_day(summary), report.foreign(blocks, args.foreign_limit)):
         if line:
             print(line)
     print(f"{args.rounds} round(s), {minutes:.1f} minutes, CPUs {'pinned' if pin else 'not pinned'}.")

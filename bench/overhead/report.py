@@ -37,7 +37,7 @@ class ArmSummary:
     gc2: int  # gen-2 collections, all rounds together
     judge_p50_ms: float | None
     against: str | None  # the stock arm of the paired values (None: this is a stock reference)
-    paired: dict[str, Spread]  # rps, cpu, cpu_ex_gc: ratios; ttfc, p50: deltas in ms (sequential only)
+    paired: dict[str, Spread]  # rps, cpu, cpu_ex_gc: ratios; ttfc, p50: deltas in ms
 
 
 def median_of(samples: Sequence[Sample], name: str) -> float | None:
@@ -45,7 +45,7 @@ def median_of(samples: Sequence[Sample], name: str) -> float | None:
     return statistics.median(values) if values else None
 
 
-def summarize_arm(arm: Arm, blocks: Sequence[Block], sequential: bool) -> ArmSummary:
+def summarize_arm(arm: Arm, blocks: Sequence[Block]) -> ArmSummary:
     """`arm` over the workload's `blocks`, paired with its stock arm when it is not one itself."""
     samples = [b.samples[arm.name] for b in blocks]
     paired: dict[str, Spread] = {}
@@ -57,13 +57,12 @@ def summarize_arm(arm: Arm, blocks: Sequence[Block], sequential: bool) -> ArmSum
             paired[measure] = spread(
                 paired_ratios([getattr(s, field) for s in samples], [getattr(s, field) for s in reference])
             )
-        if sequential:
-            for measure in PAIRED_DELTAS:
-                field = FIELDS[measure]
-                mine = [getattr(s, field) for s in samples]
-                theirs = [getattr(s, field) for s in reference]
-                if None not in mine and None not in theirs:
-                    paired[measure] = spread(paired_deltas(mine, theirs))
+        for measure in PAIRED_DELTAS:
+            field = FIELDS[measure]
+            mine = [getattr(s, field) for s in samples]
+            theirs = [getattr(s, field) for s in reference]
+            if None not in mine and None not in theirs:
+                paired[measure] = spread(paired_deltas(mine, theirs))
     return ArmSummary(
         rounds=len(samples),
         rps=statistics.median(s.rps for s in samples),
@@ -78,16 +77,12 @@ def summarize_arm(arm: Arm, blocks: Sequence[Block], sequential: bool) -> ArmSum
     )
 
 
-def summarize(
-    blocks: Sequence[Block], arms: Sequence[Arm], sequential: dict[str, bool]
-) -> dict[str, dict[str, ArmSummary]]:
+def summarize(blocks: Sequence[Block], arms: Sequence[Arm]) -> dict[str, dict[str, ArmSummary]]:
     """Per workload (in run order), per arm that took part."""
     summary: dict[str, dict[str, ArmSummary]] = {}
     for workload in dict.fromkeys(b.workload for b in blocks):
         mine = [b for b in blocks if b.workload == workload]
-        summary[workload] = {
-            a.name: summarize_arm(a, mine, sequential[workload]) for a in arms if a.name in mine[0].samples
-        }
+        summary[workload] = {a.name: summarize_arm(a, mine) for a in arms if a.name in mine[0].samples}
     return summary
 
 
@@ -164,6 +159,20 @@ def kind_of_day(summary: dict[str, dict[str, ArmSummary]]) -> str | None:
                 f"{stock.cpu_ex_gc_ms:.1f} ms ex-GC (a normal day: 32 ms, a slow one: 77)."
             )
     return None
+
+
+def judge(summary: dict[str, dict[str, ArmSummary]]) -> list[str]:
+    """For judge arms: the added p50 next to the judge call's own p50 (from the recorded verdicts)."""
+    lines: list[str] = []
+    for workload, per_arm in summary.items():
+        for name, s in per_arm.items():
+            if s.judge_p50_ms is not None and "p50" in s.paired:
+                added = s.paired["p50"].median
+                lines.append(
+                    f"{name}, {workload}: added p50 {added:+.2f} ms, the judge call's own p50 {s.judge_p50_ms:.2f} ms, "
+                    f"beyond it {added - s.judge_p50_ms:+.2f} ms"
+                )
+    return lines
 
 
 def foreign(blocks: Sequence[Block], limit: float) -> str:
