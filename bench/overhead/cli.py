@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -129,6 +130,7 @@ def stop_all(running: list[Proxy]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the proxies, remove the worktree
     pin = not args.no_pin
     if pin:
         processes.check_cpus()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import httpx
@@ -16,6 +16,9 @@ from bench.overhead.processes import cpu_seconds
 from bench.overhead.requests import ENDPOINTS, Call, Timing
 
 Endpoint = Literal["chat", "messages", "responses"]
+SETTLE_SECONDS = 0.25
+"""After the last response and before reading the proxy's CPU: its background work (recording the last
+transactions) belongs to this measurement."""
 
 
 @dataclass(frozen=True)
@@ -136,10 +139,11 @@ async def measure(workload: Workload, arm: Arm, call: Call, pid: int, gc: GcLog,
     started = time.perf_counter()
     timings = await fire(call, workload.endpoint, workload.concurrency, requests)
     seconds = time.perf_counter() - started
+    await asyncio.sleep(SETTLE_SECONDS)
     cpu = cpu_seconds(pid) - cpu_before
     collections = gc.since(mark)
     sample = summarize(timings, seconds, cpu, collections.count, collections.cpu_seconds)
     verdicts = judge_latencies(arm)[judged:]
     if verdicts:
-        sample = Sample(**{**sample.__dict__, "judge_p50_ms": statistics.median(verdicts)})
+        sample = replace(sample, judge_p50_ms=statistics.median(verdicts))
     return sample
