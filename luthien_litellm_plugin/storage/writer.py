@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from luthien_litellm_plugin.events import RecordedEvent
-from luthien_litellm_plugin.storage.counters import SinkCounters, SinkStats
+from luthien_litellm_plugin.storage.counters import CounterName, SinkStats
 from luthien_litellm_plugin.storage.spool import Segment, Spool
 from luthien_litellm_plugin.storage.store import EventStore, RejectedBatch
 
@@ -59,7 +59,7 @@ class SinkWriter:
     `submit` appends to memory and returns (≈0.2 µs). `start()` launches the tasks (and returns a
     future done once the store was first tried: connected and migrated, or found down).
     `flush()` waits until everything submitted is in the store or the spool, `settle()` until it
-    is in the store, `aclose()` drains and stops. Counters: `counters` (live), `stats()`.
+    is in the store, `aclose()` drains and stops. `counters` / `stats()`: the current `SinkStats`.
     """
 
     def __init__(
@@ -75,7 +75,8 @@ class SinkWriter:
     ) -> None:
         self.store = store
         self.spool = spool
-        self.counters = SinkCounters(store.name)
+        self.counters = SinkStats(store.name)
+        """The counters so far (immutable: each count replaces it)."""
         self._buffer_size = buffer_size
         self._hard_limit = 2 * buffer_size
         self._batch_size = max(1, min(batch_size, buffer_size))
@@ -111,8 +112,11 @@ class SinkWriter:
         return self.store.name
 
     def stats(self) -> SinkStats:
-        """A snapshot of the counters."""
-        return self.counters.snapshot()
+        """The counters so far (an immutable `SinkStats`)."""
+        return self.counters
+
+    def _count(self, name: CounterName, count: int = 1) -> None:
+        self.counters = self.counters.add(name, count)
 
     @property
     def buffered(self) -> int:
@@ -147,9 +151,9 @@ class SinkWriter:
                 assert ticket.events is not None
                 ticket.segment = self.spool.write(ticket.position, ticket.batch_id, ticket.events)
                 ticket.events = None
-                self.counters.add("spooled", ticket.count)
+                self._count("spooled", ticket.count)
         except OSError as error:  # the events stay in memory, with their tickets
-            self.counters.add("failures")
+            self._count("failures")
             logger.error("luthien sink %s: cannot spool: %s", self.name, error)
         self._changed.set()
 
@@ -247,7 +251,7 @@ class SinkWriter:
             await asyncio.to_thread(self.spool.open)
             segments = await asyncio.to_thread(self.spool.segments)
         except OSError as error:
-            self.counters.add("failures")
+            self._count("failures")
             logger.error("luthien sink %s: spool %s unusable: %s", self.name, self.spool.root, error)
             return
         self._next_position = max(self._next_position or 0, self.spool.next_position)
@@ -261,7 +265,7 @@ class SinkWriter:
         try:
             await self.store.open()  # connect and migrate now, not at the first event
         except Exception as error:
-            self.counters.add("failures")
+            self._count("failures")
             logger.warning("luthien sink %s: not reachable at start (%s); events will be spooled", self.name, error)
             self._mark_down()
             await self._reset_store()
@@ -345,7 +349,7 @@ class SinkWriter:
             logger.error(
                 "luthien sink %s: spooled batch %s vanished (%d events)", self.name, segment.path, segment.count
             )
-            self.counters.add("dropped", segment.count)
+            self._count("dropped", segment.count)
             self._tickets.popleft()
             self._changed.set()
             return None
@@ -354,7 +358,7 @@ class SinkWriter:
             return None
         if unreadable:
             logger.error("luthien sink %s: %d unreadable lines in %s", self.name, unreadable, segment.path)
-            self.counters.add("dropped", unreadable)
+            self._count("dropped", unreadable)
         return events
 
     async def _write_one_by_one(self, ticket: _Ticket, events: list[RecordedEvent], error: RejectedBatch) -> int:
@@ -380,12 +384,12 @@ class SinkWriter:
                 await asyncio.to_thread(self.spool.reject, [event], reason)
             except OSError as spool_error:
                 logger.error("luthien sink %s: could not keep the refused event: %s", self.name, spool_error)
-                self.counters.add("dropped")
-        self.counters.add("rejected", len(rejected))
+                self._count("dropped")
+        self._count("rejected", len(rejected))
         return len(events) - len(rejected)
 
     async def _failed(self, ticket: _Ticket, error: Exception) -> None:
-        self.counters.add("failures")
+        self._count("failures")
         self._failures_in_a_row += 1
         level = logging.WARNING if self._failures_in_a_row == 1 else logging.DEBUG
         logger.log(level, "luthien sink %s: write failed (%r); spooling and retrying", self.name, error)
@@ -403,9 +407,9 @@ class SinkWriter:
                 await asyncio.to_thread(self.spool.delete, ticket.segment)
             except OSError as error:
                 logger.error("luthien sink %s: could not delete %s: %s", self.name, ticket.segment.path, error)
-            self.counters.add("replayed", delivered)
+            self._count("replayed", delivered)
         else:
-            self.counters.add("written", delivered)
+            self._count("written", delivered)
         popped = self._tickets.popleft()
         assert popped is ticket
         ticket.events = None
@@ -475,14 +479,14 @@ class SinkWriter:
         try:
             segment = await asyncio.to_thread(self.spool.write, ticket.position, ticket.batch_id, events)
         except OSError as error:
-            self.counters.add("failures")
+            self._count("failures")
             logger.error(
                 "luthien sink %s: cannot spool %d events (%s); keeping them in memory", self.name, len(events), error
             )
             return False
         ticket.segment = segment
         ticket.events = None
-        self.counters.add("spooled", len(events))
+        self._count("spooled", len(events))
         self._changed.set()
         return True
 
@@ -493,18 +497,18 @@ class SinkWriter:
                 if ticket.segment is None and ticket.events is not None:
                     ticket.segment = self.spool.write(ticket.position, ticket.batch_id, ticket.events)
                     ticket.events = None
-                    self.counters.add("spooled", ticket.count)
+                    self._count("spooled", ticket.count)
             while self._memory:
                 ticket = self._take()
                 assert ticket.events is not None
                 self.spool.write(ticket.position, ticket.batch_id, ticket.events)
-                self.counters.add("spooled", ticket.count)
+                self._count("spooled", ticket.count)
         except OSError as error:
             lost = self.buffered
-            self.counters.add("failures")
+            self._count("failures")
             logger.error("luthien sink %s: cannot spool %d buffered events: %s", self.name, lost, error)
             if self._closed:
-                self.counters.add("dropped", lost)
+                self._count("dropped", lost)
                 self._memory.clear()
                 self._tickets.clear()
 
@@ -540,7 +544,7 @@ class SinkWriter:
             return
         error = task.exception()
         if error is not None:
-            self.counters.add("failures")
+            self._count("failures")
             logger.error("luthien sink %s: %s crashed", self.name, task.get_name(), exc_info=error)
 
 
