@@ -59,6 +59,10 @@ class Health(Enum):
     """The last attempt failed: the writer backs off, memory goes to the spool."""
 
 
+_NEW, _CLOSED = Lifecycle.NEW, Lifecycle.CLOSED
+"""For `submit`: on Python 3.11 a global is several times faster to read than an Enum member."""
+
+
 class _At(Enum):
     """Where a batch that left memory is."""
 
@@ -171,19 +175,19 @@ class SinkWriter:
 
     def _past_threshold(self, size: int) -> None:
         lifecycle = self._lifecycle
-        if lifecycle is Lifecycle.NEW:
+        if lifecycle is not _NEW and lifecycle is not _CLOSED:  # the tasks run
+            self._spooler_wake.set()
+            if size > self._hard_limit:  # the sink and the spooler both lag behind
+                self._spool_now(keep=self._buffer_size)
+        elif lifecycle is _CLOSED:
+            self._spool_now()  # the next start replays it
+        else:
             try:
                 asyncio.get_running_loop()
             except RuntimeError:  # no event loop (library use): hold up to the buffer size
                 self._spool_now(keep=self._buffer_size)
                 return
             self.start()
-        elif lifecycle is Lifecycle.CLOSED:
-            self._spool_now()  # the next start replays it
-        else:
-            self._spooler_wake.set()
-            if size > self._hard_limit:  # the sink and the spooler both lag behind
-                self._spool_now(keep=self._buffer_size)
 
     # -- lifecycle -------------------------------------------------------------------------
 
