@@ -1,19 +1,21 @@
 """One `SinkWriter` per sink: a bounded in-memory buffer, written in batches by a background task,
 with a local spool for whatever the sink cannot take yet.
 
-Order. Events leave memory oldest first, as batches ("tickets") numbered in that order. A ticket
-is being written, being spooled, or waiting in the spool; the writer only ever works on the
-oldest ticket, and takes a new batch from memory only when no ticket is left. So the sink
-receives events in submission order, across failures, overflow and restarts.
+Order. Events leave memory oldest first, as numbered batches; a batch is in memory, being written,
+being spooled or in the spool (`_At`), and only the writer removes one: the oldest, once the sink
+took it. So the sink receives events in submission order, across failures, overflow and restarts
+(a restart first replays the spool a previous process left).
 
-Two tasks per sink:
-- the writer writes the oldest ticket (or a fresh batch from memory, after a `batch_size` or
-  `flush_interval_seconds` wait); when the sink fails, the batch goes to the spool and the
-  writer retries the oldest ticket with exponential backoff;
-- the spiller moves batches from memory to the spool when the buffer holds more than
-  `buffer_size` events (sink slow) or the sink is down, so memory stays bounded and events are
-  on disk while they wait.
-Spool file I/O runs in threads; `submit` never does I/O while the writer runs.
+State. `Lifecycle`: NEW → RUNNING → DRAINING → STOPPING → CLOSED (`_enter`). `Health` of the
+sink: UNKNOWN → UP ⇄ DOWN (`_set_health`). Both methods log every change.
+
+Two tasks:
+- the writer sends the oldest batch to the sink (a new one from memory after a `batch_size` or
+  `flush_interval_seconds` wait); a failure makes the sink DOWN, retried with exponential backoff;
+- the spooler moves batches to the spool: the overflow past `buffer_size`, and all of memory while
+  the sink is DOWN or the writer stops. `_spooled` is the one place a batch enters the spool.
+`submit` never awaits, and touches the disk only past twice `buffer_size` (back-pressure: it spools
+the excess itself) or while no task runs (no event loop yet, or after `aclose`).
 """
 
 from __future__ import annotations
@@ -25,18 +27,54 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 
 from luthien_litellm_plugin.events import RecordedEvent
-from luthien_litellm_plugin.storage.counters import SinkCounters, SinkStats
+from luthien_litellm_plugin.storage.counters import CounterName, SinkStats
 from luthien_litellm_plugin.storage.spool import Segment, Spool
 from luthien_litellm_plugin.storage.store import EventStore, RejectedBatch
 
 logger = logging.getLogger("luthien_litellm_plugin.storage")
 
 
+class Lifecycle(Enum):
+    NEW = "new"
+    """Not started: events wait in memory (spooled past `buffer_size` when no event loop runs)."""
+    RUNNING = "running"
+    """The writer and the spooler run."""
+    DRAINING = "draining"
+    """`aclose()`: the writer sends what it can until `drain_timeout_seconds`, without waiting."""
+    STOPPING = "stopping"
+    """The writer stopped: the spooler moves everything still in memory to the spool."""
+    CLOSED = "closed"
+    """No task runs: `submit` spools each event, for the next start to replay."""
+
+
+class Health(Enum):
+    UNKNOWN = "unknown"
+    """Not tried yet."""
+    UP = "up"
+    """The last attempt succeeded."""
+    DOWN = "down"
+    """The last attempt failed: the writer backs off, memory goes to the spool."""
+
+
+_NEW, _CLOSED = Lifecycle.NEW, Lifecycle.CLOSED
+"""For `submit`: on Python 3.11 a global is several times faster to read than an Enum member."""
+
+
+class _At(Enum):
+    """Where a batch that left memory is."""
+
+    MEMORY = "memory"
+    WRITING = "writing"
+    SPOOLING = "spooling"
+    SPOOL = "spool"
+
+
 @dataclass(slots=True, eq=False)
-class _Ticket:
-    """A batch that left memory, in order (`position`)."""
+class _Batch:
+    """Events that left memory, in order (`position`)."""
 
     position: int
     batch_id: str
@@ -45,12 +83,11 @@ class _Ticket:
     """In memory until written or spooled."""
     segment: Segment | None = None
     """Set once the batch is in the spool."""
-    spilled: asyncio.Event | None = None
-    """While the spiller writes the batch to the spool: set when that is over."""
+    at: _At = _At.MEMORY
 
-    @property
-    def in_transit(self) -> bool:
-        return self.spilled is not None and not self.spilled.is_set()
+    def release(self) -> None:
+        """The writer or the spooler gave up on it: it is where it was."""
+        self.at = _At.MEMORY if self.segment is None else _At.SPOOL
 
 
 class SinkWriter:
@@ -59,7 +96,7 @@ class SinkWriter:
     `submit` appends to memory and returns (≈0.2 µs). `start()` launches the tasks (and returns a
     future done once the store was first tried: connected and migrated, or found down).
     `flush()` waits until everything submitted is in the store or the spool, `settle()` until it
-    is in the store, `aclose()` drains and stops. Counters: `counters` (live), `stats()`.
+    is in the store, `aclose()` drains and stops. `counters` / `stats()`: the current `SinkStats`.
     """
 
     def __init__(
@@ -75,7 +112,8 @@ class SinkWriter:
     ) -> None:
         self.store = store
         self.spool = spool
-        self.counters = SinkCounters(store.name)
+        self.counters = SinkStats(store.name)
+        """The counters so far (immutable: each count replaces it)."""
         self._buffer_size = buffer_size
         self._hard_limit = 2 * buffer_size
         self._batch_size = max(1, min(batch_size, buffer_size))
@@ -83,88 +121,73 @@ class SinkWriter:
         self._max_backoff = max_backoff_seconds
         self._drain_timeout = drain_timeout_seconds
         self._memory: deque[RecordedEvent] = deque()
-        self._tickets: deque[_Ticket] = deque()
+        self._batches: deque[_Batch] = deque()
         self._next_position: int | None = None
-        self._wake = asyncio.Event()  # the writer: data, flush or stop
-        self._spill_wake = asyncio.Event()  # the spiller: overflow, sink down, or stop
-        self._stop = asyncio.Event()  # interrupts backoff waits
-        self._changed = asyncio.Event()  # progress, for flush() / settle()
-        self._closed_event = asyncio.Event()
+        self._lifecycle = Lifecycle.NEW
+        self._health = Health.UNKNOWN
+        self._spool_above = 0
+        """`submit` takes its slow path past this many events in memory (set by the state)."""
+        self._writer_wake = asyncio.Event()  # data, a flush waiting, or draining
+        self._spooler_wake = asyncio.Event()  # overflow, the sink down, or draining
+        self._draining = asyncio.Event()  # cuts backoff and gathering waits short
+        self._progress = asyncio.Event()  # a batch moved: waiters re-check
+        self._closed = asyncio.Event()  # aclose() is done
         self._ready: asyncio.Future[None] | None = None
         self._writer_task: asyncio.Task[None] | None = None
-        self._spiller_task: asyncio.Task[None] | None = None
-        self._running = False
-        self._closed = False
-        self._stopping = False
-        self._spill_all = False
-        self._spiller_exit = False
-        self._overflowing = False
-        self._down = False
-        self._gave_up = False
+        self._spooler_task: asyncio.Task[None] | None = None
         self._waiters = 0
         self._backoff = flush_interval_seconds
-        self._deadline = 0.0
         self._failures_in_a_row = 0
+        self._deadline = 0.0
 
     @property
     def name(self) -> str:
         return self.store.name
 
+    @property
+    def lifecycle(self) -> Lifecycle:
+        return self._lifecycle
+
+    @property
+    def health(self) -> Health:
+        return self._health
+
     def stats(self) -> SinkStats:
-        """A snapshot of the counters."""
-        return self.counters.snapshot()
+        """The counters so far (an immutable `SinkStats`)."""
+        return self.counters
 
     @property
     def buffered(self) -> int:
         """Events in memory, not yet written or spooled."""
-        return len(self._memory) + sum(t.count for t in self._tickets if t.segment is None)
+        return len(self._memory) + sum(batch.count for batch in self._batches if batch.segment is None)
 
     # -- the request path ------------------------------------------------------------------
 
     def submit(self, event: RecordedEvent) -> None:
-        """Take one event. Never awaits and, while the writer runs, never touches the disk."""
+        """Take one event. Never awaits; touches the disk only as the module docstring says."""
         memory = self._memory
         memory.append(event)
-        if self._running:
-            size = len(memory)
-            if size == 1 or size >= self._batch_size:
-                self._wake.set()
-            if size > self._buffer_size or self._down:
-                self._spill_wake.set()
-                if size > self._hard_limit:
-                    self._spill_overflow_now()
+        size = len(memory)
+        if size == 1 or size >= self._batch_size:
+            self._writer_wake.set()
+        if size > self._spool_above:
+            self._past_threshold(size)
+
+    def _past_threshold(self, size: int) -> None:
+        lifecycle = self._lifecycle
+        if lifecycle is not _NEW and lifecycle is not _CLOSED:  # the tasks run
+            self._spooler_wake.set()
+            if size > self._hard_limit:  # the sink and the spooler both lag behind
+                self._spool_now(keep=self._buffer_size)
+        elif lifecycle is _CLOSED:
+            self._spool_now()  # the next start replays it
         else:
-            self._submit_while_stopped()
-
-    def _spill_overflow_now(self) -> None:
-        """Memory holds twice the buffer size: the sink and the spiller both lag behind. Move the
-        oldest events to the spool right here (blocking the caller: back-pressure, but bounded
-        memory and nothing lost)."""
-        try:
-            while len(self._memory) > self._buffer_size:
-                ticket = self._take()
-                self._tickets.append(ticket)
-                assert ticket.events is not None
-                ticket.segment = self.spool.write(ticket.position, ticket.batch_id, ticket.events)
-                ticket.events = None
-                self.counters.add("spooled", ticket.count)
-        except OSError as error:  # the events stay in memory, with their tickets
-            self.counters.add("failures")
-            logger.error("luthien sink %s: cannot spool: %s", self.name, error)
-        self._changed.set()
-
-    def _submit_while_stopped(self) -> None:
-        if not self._closed:
             try:
                 asyncio.get_running_loop()
-            except RuntimeError:  # no event loop (library use): hold, up to the buffer size
-                if len(self._memory) > self._buffer_size:
-                    self._spill_now()
+            except RuntimeError:  # no event loop (library use): hold up to the buffer size
+                self._spool_now(keep=self._buffer_size)
                 return
             self.start()
-            self._wake.set()
-        else:  # after aclose(): straight to the spool, the next start replays it
-            self._spill_now()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -174,170 +197,174 @@ class SinkWriter:
         if self._ready is None:
             loop = asyncio.get_running_loop()
             self._ready = loop.create_future()
-            self._running = True
-            self._writer_task = loop.create_task(self._run_writer(), name=f"luthien-writer-{self.name}")
+            self._enter(Lifecycle.RUNNING)
+            self._writer_task = loop.create_task(self._write_in_background(), name=f"luthien-writer-{self.name}")
             self._writer_task.add_done_callback(self._task_done)
         return self._ready
 
     async def flush(self) -> None:
         """Wait until every event submitted so far is in the store or in the spool."""
-        await self._wait_until(lambda: not self._memory and all(t.segment is not None for t in self._tickets))
+        await self._wait_until(lambda: not self._memory and all(b.segment is not None for b in self._batches))
 
     async def settle(self) -> None:
         """Wait until every event submitted so far is in the store, the spool replayed included.
         (Waits as long as the store is down: bound it with `asyncio.timeout`.)"""
-        await self._wait_until(lambda: not self._memory and not self._tickets)
+        await self._wait_until(lambda: not self._memory and not self._batches)
 
     async def aclose(self) -> None:
         """Drain and stop. Buffered events go to the store, or to the spool if the store is down
         or already has a spooled backlog (which is then replayed for up to
         `drain_timeout_seconds`); what is left in the spool is replayed by the next start."""
-        if self._closed:
+        if self._lifecycle is Lifecycle.CLOSED:
             return
-        if self._stopping:  # another aclose() is draining
-            await self._closed_event.wait()
+        if self._lifecycle is not Lifecycle.NEW and self._lifecycle is not Lifecycle.RUNNING:
+            await self._closed.wait()  # another aclose() is at it
             return
-        if self._ready is None:
-            self.start()
-        loop = asyncio.get_running_loop()
-        self._stopping = True
-        self._deadline = loop.time() + self._drain_timeout
-        if self._down or any(t.segment is not None or t.in_transit for t in self._tickets):
-            self._spill_all = True  # a spooled backlog comes first: make memory durable meanwhile
-        self._wake.set()
-        self._stop.set()
-        self._spill_wake.set()
-        if self._writer_task is not None:
-            await asyncio.wait([self._writer_task])
-        self._spill_all = self._spiller_exit = True
-        self._spill_wake.set()
-        if self._spiller_task is not None:
-            await asyncio.wait([self._spiller_task])
-        self._running = False
-        self._closed = True
-        if self._memory or any(t.segment is None for t in self._tickets):
-            self._spill_now()  # the spiller could not (or never ran): last attempt
+        self.start()
+        self._deadline = asyncio.get_running_loop().time() + self._drain_timeout
+        self._enter(Lifecycle.DRAINING)
+        await _finished(self._writer_task)
+        self._enter(Lifecycle.STOPPING)
+        await _finished(self._spooler_task)
+        self._enter(Lifecycle.CLOSED)
+        self._spool_now()  # what the spooler could not take (or it never ran): last attempt
         await self._reset_store()
         await asyncio.to_thread(self.spool.close)
-        self._closed_event.set()
+        self._closed.set()
         logger.info(self.counters.summary())
 
     def spool_buffered(self) -> None:
         """Move whatever is still in memory to the spool without awaiting anything: at process
         exit, when no event loop is left to flush with. The next start replays it."""
-        if self._memory or any(t.segment is None for t in self._tickets):
-            self._spill_now()
+        if self.buffered:
+            self._spool_now()
             logger.info(self.counters.summary())
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _enter(self, lifecycle: Lifecycle) -> None:
+        logger.debug("luthien sink %s: %s → %s", self.name, self._lifecycle.value, lifecycle.value)
+        self._lifecycle = lifecycle
+        self._update_threshold()
+        if lifecycle is not Lifecycle.RUNNING:  # both tasks re-check what is left to do
+            self._draining.set()
+            self._writer_wake.set()
+            self._spooler_wake.set()
+
+    def _set_health(self, health: Health, error: Exception | None = None) -> None:
+        previous, self._health = self._health, health
+        if health is previous:
+            return
+        self._update_threshold()
+        if health is Health.DOWN:
+            self._spooler_wake.set()
+            if previous is Health.UNKNOWN:
+                logger.warning("luthien sink %s: not reachable at start (%s); events will be spooled", self.name, error)
+            else:
+                logger.warning("luthien sink %s: write failed (%r); spooling and retrying", self.name, error)
+        elif previous is Health.DOWN:
+            logger.info("luthien sink %s: reachable again after %d failed attempts", self.name, self._failures_in_a_row)
+            self._failures_in_a_row = 0
+            self._backoff = self._interval
+
+    def _update_threshold(self) -> None:
+        running = self._lifecycle is Lifecycle.RUNNING and self._health is not Health.DOWN
+        self._spool_above = self._buffer_size if running else 0
 
     # -- the writer task -------------------------------------------------------------------
 
-    async def _run_writer(self) -> None:
+    async def _write_in_background(self) -> None:
         try:
             await self._load_spool()
             loop = asyncio.get_running_loop()
-            self._spiller_task = loop.create_task(self._run_spiller(), name=f"luthien-spiller-{self.name}")
-            self._spiller_task.add_done_callback(self._task_done)
-            await self._open_store_at_start()
+            self._spooler_task = loop.create_task(self._spool_in_background(), name=f"luthien-spooler-{self.name}")
+            self._spooler_task.add_done_callback(self._task_done)
+            try:
+                await self.store.open()  # connect and migrate now, not at the first event
+            except Exception as error:
+                await self._failed(error)
+            else:
+                self._set_health(Health.UP)
         finally:
             self._set_ready()
-        await self._drain()
+        await self._deliver()
 
     async def _load_spool(self) -> None:
         try:
             await asyncio.to_thread(self.spool.open)
             segments = await asyncio.to_thread(self.spool.segments)
         except OSError as error:
-            self.counters.add("failures")
+            self._count("failures")
             logger.error("luthien sink %s: spool %s unusable: %s", self.name, self.spool.root, error)
             return
         self._next_position = max(self._next_position or 0, self.spool.next_position)
-        known = {ticket.position for ticket in self._tickets}  # spilled by submit meanwhile
-        found = [_Ticket(s.position, s.batch_id, s.count, None, s) for s in segments if s.position not in known]
-        self._tickets = deque(sorted([*found, *self._tickets], key=lambda ticket: ticket.position))
+        known = {batch.position for batch in self._batches}  # spooled by submit meanwhile
+        found = [
+            _Batch(s.position, s.batch_id, s.count, None, s, _At.SPOOL) for s in segments if s.position not in known
+        ]
+        self._batches = deque(sorted([*found, *self._batches], key=lambda batch: batch.position))
         if segments:
             logger.info("luthien sink %s: %d spooled events to replay", self.name, sum(s.count for s in segments))
 
-    async def _open_store_at_start(self) -> None:
-        try:
-            await self.store.open()  # connect and migrate now, not at the first event
-        except Exception as error:
-            self.counters.add("failures")
-            logger.warning("luthien sink %s: not reachable at start (%s); events will be spooled", self.name, error)
-            self._mark_down()
-            await self._reset_store()
-
-    async def _drain(self) -> None:
-        gathered = False
+    async def _deliver(self) -> None:
+        """Send the oldest batch to the sink, again and again, until draining ends."""
+        loop = asyncio.get_running_loop()
+        gathered = failed_while_draining = False
         while True:
-            if not self._tickets and not self._memory:
-                self._changed.set()
-                if self._stopping:
+            draining = self._lifecycle is not Lifecycle.RUNNING
+            if not self._batches and not self._memory:
+                self._progress.set()
+                if draining:
                     return
-                self._wake.clear()
-                await self._wake.wait()
+                await _next(self._writer_wake)
                 continue
-            if self._stopping and asyncio.get_running_loop().time() > self._deadline:
+            if draining and (failed_while_draining or loop.time() > self._deadline):
                 return
-            if self._down:
-                if not await self._pause():
-                    return
-            elif not self._tickets and not gathered and self._should_gather():
-                self._wake.clear()
-                await _wait(self._wake, self._interval)
+            if self._health is Health.DOWN and not draining:
+                await _wait(self._draining, self._backoff * random.uniform(0.5, 1.0))
+            elif not self._batches and not gathered and self._should_gather():
+                self._writer_wake.clear()
+                await _wait(self._writer_wake, self._interval)
                 gathered = True
                 continue
             gathered = False
-            if not self._tickets:
-                if not self._memory:
-                    continue
-                self._tickets.append(self._take())
-            head = self._tickets[0]
-            if head.in_transit:
-                assert head.spilled is not None
-                await head.spilled.wait()
+            batch = self._batches[0] if self._batches else self._take()
+            if batch.at is _At.SPOOLING:
+                await _next(self._progress)  # the spooler is done with it soon
                 continue
-            await self._attempt(head)
+            if not await self._send(batch) and draining:
+                failed_while_draining = True  # one attempt while draining: the spool keeps the rest
 
     def _should_gather(self) -> bool:
-        return not self._stopping and not self._waiters and len(self._memory) < self._batch_size
+        return self._lifecycle is Lifecycle.RUNNING and not self._waiters and len(self._memory) < self._batch_size
 
-    async def _pause(self) -> bool:
-        """Back off before retrying a failed store. False: stopping and already retried once."""
-        if self._stopping:
-            return not self._gave_up
-        delay = self._backoff * random.uniform(0.5, 1.0)
-        await _wait(self._stop, delay)
-        return not self._stopping or not self._gave_up
-
-    async def _attempt(self, ticket: _Ticket) -> None:
-        """Write the oldest ticket; on failure spool it (if it is not already) and mark the store down."""
-        events = ticket.events
-        if events is None:
-            events = await self._read_segment(ticket)
-            if events is None:
-                return
-            if not events:  # nothing readable in it
-                await self._finish(ticket, 0)
-                return
+    async def _send(self, batch: _Batch) -> bool:
+        """Write the oldest batch. False: the sink failed (it is DOWN) and the batch stays, for
+        the spooler (if it is still in memory) and the next attempt."""
+        batch.at = _At.WRITING
         try:
-            await self.store.open()
-            try:
-                await self.store.write(events, batch_id=ticket.batch_id)
-                delivered = len(events)
-            except RejectedBatch as error:
-                delivered = await self._write_one_by_one(ticket, events, error)
+            events = batch.events if batch.events is not None else await self._read_spooled(batch)
+            delivered = await self._write(batch, events) if events else 0
         except Exception as error:
-            await self._failed(ticket, error)
-            return
-        if self._down:
-            logger.info("luthien sink %s: reachable again after %d failed attempts", self.name, self._failures_in_a_row)
-        self._down = self._overflowing = False
-        self._failures_in_a_row = 0
-        self._backoff = self._interval
-        await self._finish(ticket, delivered)
+            batch.release()
+            await self._failed(error)
+            return False
+        await self._finish(batch, delivered)
+        return True
 
-    async def _read_segment(self, ticket: _Ticket) -> list[RecordedEvent] | None:
-        segment = ticket.segment
+    async def _write(self, batch: _Batch, events: list[RecordedEvent]) -> int:
+        """Events delivered (all but those the store refused as invalid)."""
+        await self.store.open()
+        try:
+            await self.store.write(events, batch_id=batch.batch_id)
+            delivered = len(events)
+        except RejectedBatch as error:
+            delivered = await self._write_one_by_one(batch, events, error)
+        self._set_health(Health.UP)
+        return delivered
+
+    async def _read_spooled(self, batch: _Batch) -> list[RecordedEvent]:
+        segment = batch.segment
         assert segment is not None
         try:
             events, unreadable = await asyncio.to_thread(self.spool.read, segment)
@@ -345,26 +372,21 @@ class SinkWriter:
             logger.error(
                 "luthien sink %s: spooled batch %s vanished (%d events)", self.name, segment.path, segment.count
             )
-            self.counters.add("dropped", segment.count)
-            self._tickets.popleft()
-            self._changed.set()
-            return None
-        except OSError as error:
-            await self._failed(ticket, error)
-            return None
+            self._count("dropped", segment.count)
+            return []
         if unreadable:
             logger.error("luthien sink %s: %d unreadable lines in %s", self.name, unreadable, segment.path)
-            self.counters.add("dropped", unreadable)
+            self._count("dropped", unreadable)
         return events
 
-    async def _write_one_by_one(self, ticket: _Ticket, events: list[RecordedEvent], error: RejectedBatch) -> int:
+    async def _write_one_by_one(self, batch: _Batch, events: list[RecordedEvent], error: RejectedBatch) -> int:
         """The store refused the batch's content: write its events singly, keep the refused ones in
         the spool's `rejected.jsonl` and count them as rejected. Transient errors propagate."""
         logger.warning("luthien sink %s: batch refused (%s); writing its events one by one", self.name, error)
         rejected: list[tuple[RecordedEvent, str]] = []
         for index, event in enumerate(events):
             try:
-                await self.store.write([event], batch_id=f"{ticket.batch_id}x{index}")
+                await self.store.write([event], batch_id=f"{batch.batch_id}x{index}")
             except RejectedBatch as refusal:
                 rejected.append((event, str(refusal)))
         for event, reason in rejected:
@@ -380,86 +402,84 @@ class SinkWriter:
                 await asyncio.to_thread(self.spool.reject, [event], reason)
             except OSError as spool_error:
                 logger.error("luthien sink %s: could not keep the refused event: %s", self.name, spool_error)
-                self.counters.add("dropped")
-        self.counters.add("rejected", len(rejected))
+                self._count("dropped")
+        self._count("rejected", len(rejected))
         return len(events) - len(rejected)
 
-    async def _failed(self, ticket: _Ticket, error: Exception) -> None:
-        self.counters.add("failures")
+    async def _failed(self, error: Exception) -> None:
+        self._count("failures")
         self._failures_in_a_row += 1
-        level = logging.WARNING if self._failures_in_a_row == 1 else logging.DEBUG
-        logger.log(level, "luthien sink %s: write failed (%r); spooling and retrying", self.name, error)
-        if self._stopping:
-            self._gave_up = True
-        self._mark_down()
+        if self._health is Health.DOWN:
+            logger.debug("luthien sink %s: failed again (%r)", self.name, error)
+        self._set_health(Health.DOWN, error)
         self._backoff = min(self._backoff * 2, self._max_backoff)
         await self._reset_store()
-        if ticket.segment is None:
-            await self._spool_ticket(ticket)
 
-    async def _finish(self, ticket: _Ticket, delivered: int) -> None:
-        if ticket.segment is not None:
+    async def _finish(self, batch: _Batch, delivered: int) -> None:
+        if batch.segment is not None:
             try:
-                await asyncio.to_thread(self.spool.delete, ticket.segment)
+                await asyncio.to_thread(self.spool.delete, batch.segment)
             except OSError as error:
-                logger.error("luthien sink %s: could not delete %s: %s", self.name, ticket.segment.path, error)
-            self.counters.add("replayed", delivered)
+                logger.error("luthien sink %s: could not delete %s: %s", self.name, batch.segment.path, error)
+            self._count("replayed", delivered)
         else:
-            self.counters.add("written", delivered)
-        popped = self._tickets.popleft()
-        assert popped is ticket
-        ticket.events = None
-        self._changed.set()
+            self._count("written", delivered)
+        popped = self._batches.popleft()
+        assert popped is batch
+        batch.events = None
+        self._progress.set()
 
-    def _mark_down(self) -> None:
-        self._down = True
-        self._spill_wake.set()
+    # -- the spooler task ------------------------------------------------------------------
 
-    # -- the spiller task ------------------------------------------------------------------
-
-    async def _run_spiller(self) -> None:
-        gathered = False
+    async def _spool_in_background(self) -> None:
+        overflow = gathered = False
         while True:
-            if self._spill_needed():
-                if not gathered and not self._spill_all and self._down and len(self._memory) < self._batch_size:
-                    await _wait(self._stop, self._interval)  # gather: fewer, larger spool files
+            size = len(self._memory)
+            overflow = size > self._buffer_size or (overflow and size > self._buffer_size // 2)
+            everything = self._spool_everything()
+            batch = self._idle_batch() if everything else None
+            if batch is None and size and (everything or overflow):
+                if not overflow and not gathered and size < self._batch_size and self._lifecycle is Lifecycle.RUNNING:
                     gathered = True
-                    continue  # the writer may have taken the memory meanwhile
-                gathered = False
-                ticket = self._take()
-                self._tickets.append(ticket)
-                ticket.spilled = asyncio.Event()
-                try:
-                    spooled = await self._spool_ticket(ticket)
-                finally:
-                    ticket.spilled.set()
-                    self._changed.set()
-                if not spooled:  # the disk refuses: the events stay in memory (the writer may still write them)
-                    if self._stopping:
-                        return  # aclose() makes one last synchronous attempt
-                    await _wait(self._stop, self._max_backoff)
+                    await _wait(self._draining, self._interval)  # gather: fewer, larger spool files
+                    continue
+                batch = self._take()
+            if batch is None:
+                if self._lifecycle is Lifecycle.STOPPING:
+                    return
+                await _next(self._spooler_wake)
                 continue
-            if self._spiller_exit:
-                return
-            self._spill_wake.clear()
-            await self._spill_wake.wait()
+            gathered = False
+            if not await self._spool_in_thread(batch):  # the disk refuses: the batch stays in memory
+                if self._lifecycle is not Lifecycle.RUNNING:
+                    return  # aclose() makes one last synchronous attempt
+                await _wait(self._draining, self._max_backoff)
 
-    def _spill_needed(self) -> bool:
-        size = len(self._memory)
-        if not size:
-            return False
-        if self._spill_all or self._down:
+    def _spool_everything(self) -> bool:
+        """Whether all of memory belongs in the spool now, not only the overflow: the sink is down,
+        the writer stopped, or it is draining a spooled backlog first."""
+        if self._health is Health.DOWN or self._lifecycle is Lifecycle.STOPPING:
             return True
-        if size > self._buffer_size:
-            self._overflowing = True
-        elif size <= self._buffer_size // 2:
-            self._overflowing = False
-        return self._overflowing
+        draining = self._lifecycle is Lifecycle.DRAINING
+        return draining and any(b.segment is not None or b.at is _At.SPOOLING for b in self._batches)
+
+    def _idle_batch(self) -> _Batch | None:
+        """The oldest batch that left memory, is not spooled and nobody works on."""
+        return next((batch for batch in self._batches if batch.at is _At.MEMORY), None)
+
+    async def _spool_in_thread(self, batch: _Batch) -> bool:
+        batch.at = _At.SPOOLING
+        try:
+            outcome = await asyncio.to_thread(self._write_segment, batch)
+        finally:
+            batch.release()
+            self._progress.set()
+        return self._spooled(batch, outcome)
 
     # -- shared ----------------------------------------------------------------------------
 
-    def _take(self) -> _Ticket:
-        """The oldest batch in memory, as the newest ticket."""
+    def _take(self) -> _Batch:
+        """The oldest batch in memory, as the newest batch."""
         memory = self._memory
         events = [memory.popleft() for _ in range(min(self._batch_size, len(memory)))]
         if self._next_position is None:  # first batch before the writer loaded the spool
@@ -467,46 +487,48 @@ class SinkWriter:
             self._next_position = self.spool.next_position
         position = self._next_position
         self._next_position += 1
-        return _Ticket(position, os.urandom(8).hex(), len(events), events)
+        batch = _Batch(position, os.urandom(8).hex(), len(events), events)
+        self._batches.append(batch)
+        return batch
 
-    async def _spool_ticket(self, ticket: _Ticket) -> bool:
-        events = ticket.events
-        assert events is not None
+    def _spool_now(self, keep: int = 0) -> None:
+        """Spool synchronously, blocking the caller: memory down to `keep` events; with `keep=0`
+        (no task runs: closed, or at exit) first every batch not yet in the spool."""
+        pending = [batch for batch in self._batches if batch.segment is None] if not keep else []
+        spooled = all(self._spooled(batch, self._write_segment(batch)) for batch in pending)
+        while spooled and len(self._memory) > keep:
+            batch = self._take()
+            spooled = self._spooled(batch, self._write_segment(batch))
+        if not spooled and self._lifecycle is Lifecycle.CLOSED:  # nobody is left to retry: count them
+            lost = self.buffered
+            logger.error("luthien sink %s: %d buffered events lost (the spool refuses them)", self.name, lost)
+            self._count("dropped", lost)
+            self._memory.clear()
+            self._batches.clear()
+
+    def _write_segment(self, batch: _Batch) -> Segment | OSError:
+        """The file I/O of spooling a batch: runs in any thread, changes nothing in the writer."""
+        assert batch.events is not None
         try:
-            segment = await asyncio.to_thread(self.spool.write, ticket.position, ticket.batch_id, events)
+            return self.spool.write(batch.position, batch.batch_id, batch.events)
         except OSError as error:
-            self.counters.add("failures")
+            return error
+
+    def _spooled(self, batch: _Batch, outcome: Segment | OSError) -> bool:
+        """Record that `batch` went from memory to the spool (`outcome`: `_write_segment`'s)."""
+        if isinstance(outcome, OSError):
+            self._count("failures")
             logger.error(
-                "luthien sink %s: cannot spool %d events (%s); keeping them in memory", self.name, len(events), error
+                "luthien sink %s: cannot spool %d events (%s); keeping them in memory", self.name, batch.count, outcome
             )
             return False
-        ticket.segment = segment
-        ticket.events = None
-        self.counters.add("spooled", len(events))
-        self._changed.set()
+        batch.segment, batch.events, batch.at = outcome, None, _At.SPOOL
+        self._count("spooled", batch.count)
+        self._progress.set()
         return True
 
-    def _spill_now(self) -> None:
-        """Synchronously spool every in-memory ticket and the memory (no task is running)."""
-        try:
-            for ticket in self._tickets:
-                if ticket.segment is None and ticket.events is not None:
-                    ticket.segment = self.spool.write(ticket.position, ticket.batch_id, ticket.events)
-                    ticket.events = None
-                    self.counters.add("spooled", ticket.count)
-            while self._memory:
-                ticket = self._take()
-                assert ticket.events is not None
-                self.spool.write(ticket.position, ticket.batch_id, ticket.events)
-                self.counters.add("spooled", ticket.count)
-        except OSError as error:
-            lost = self.buffered
-            self.counters.add("failures")
-            logger.error("luthien sink %s: cannot spool %d buffered events: %s", self.name, lost, error)
-            if self._closed:
-                self.counters.add("dropped", lost)
-                self._memory.clear()
-                self._tickets.clear()
+    def _count(self, name: CounterName, count: int = 1) -> None:
+        self.counters = self.counters.add(name, count)
 
     async def _reset_store(self) -> None:
         try:
@@ -515,17 +537,15 @@ class SinkWriter:
             logger.debug("luthien sink %s: close: %r", self.name, error)
 
     async def _wait_until(self, done: Callable[[], bool]) -> None:
-        if self._ready is None and not self._closed:
+        if self._lifecycle is Lifecycle.NEW:
             self.start()
         self._waiters += 1
         try:
-            self._wake.set()  # no gathering wait while someone waits
+            self._writer_wake.set()  # no gathering wait while someone waits
             while not done():
-                for task in (self._writer_task, self._spiller_task):
-                    if task is not None and task.done() and not done():
-                        raise RuntimeError(f"luthien sink {self.name}: writer stopped")
-                self._changed.clear()
-                await self._changed.wait()
+                if any(task is not None and task.done() for task in (self._writer_task, self._spooler_task)):
+                    raise RuntimeError(f"luthien sink {self.name}: writer stopped")
+                await _next(self._progress)
         finally:
             self._waiters -= 1
 
@@ -534,14 +554,20 @@ class SinkWriter:
             self._ready.set_result(None)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._changed.set()
+        self._progress.set()
         self._set_ready()
         if task.cancelled():
             return
         error = task.exception()
         if error is not None:
-            self.counters.add("failures")
+            self._count("failures")
             logger.error("luthien sink %s: %s crashed", self.name, task.get_name(), exc_info=error)
+
+
+async def _next(event: asyncio.Event) -> None:
+    """Wait for the next `set()` of `event` (the caller checked its condition just before)."""
+    event.clear()
+    await event.wait()
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> bool:
@@ -552,3 +578,8 @@ async def _wait(event: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+async def _finished(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        await asyncio.wait([task])

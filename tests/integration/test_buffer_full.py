@@ -34,7 +34,7 @@ async def test_a_hung_postgres_overflows_the_buffer_into_the_spool(
         if index % 10 == 0:
             await asyncio.sleep(0)
         assert writer.buffered <= 2 * 50 + 2 * 10  # bounded: twice the buffer, the batch in flight, one spill
-    await until(lambda: writer.buffered <= 50)  # the spiller writes in a thread
+    await until(lambda: writer.buffered <= 50)  # the spooler writes in a thread
     spooled_while_hung = writer.stats().spooled
     assert spooled_while_hung >= len(submitted) - 50 - 10
     assert writer.stats().written == 0

@@ -17,11 +17,11 @@ class FakeStore:
 
     name = "fake"
 
-    def __init__(self) -> None:
+    def __init__(self, *, down: bool = False) -> None:
         self.events: list[RecordedEvent] = []
         self.batches: list[int] = []
         self.batch_ids: set[str] = set()
-        self.down = False
+        self.down = down
         self.lose_replies = False
         self.gate: asyncio.Event | None = None
         self.refuse: set[str] = set()

@@ -1,16 +1,17 @@
-"""SinkWriter against a fake store: batching, order, outages, overflow, shutdown, restart."""
+"""SinkWriter against a fake store: batching, order, outages, overflow, shutdown, restart, states."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from pathlib import Path
 
 import pytest
 
 from luthien_litellm_plugin.storage.spool import Spool
-from luthien_litellm_plugin.storage.writer import SinkWriter
+from luthien_litellm_plugin.storage.writer import Health, Lifecycle, SinkWriter
 from tests.unit.storage.fakes import FakeStore, ids, make_events
 
 
@@ -24,6 +25,29 @@ def writer_for(store: FakeStore, spool_dir: Path, **options: float) -> SinkWrite
         batch_size=int(settings.pop("batch_size")),
         **settings,
     )
+
+
+async def restart(store: FakeStore, spool_dir: Path) -> SinkWriter:
+    """A restarted process: a new writer adopts the spool left in `spool_dir`, replays it, closes."""
+    writer = writer_for(store, spool_dir)
+    await writer.start()
+    await writer.settle()
+    await writer.aclose()
+    return writer
+
+
+def refuse_spooling(writer: SinkWriter, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """Fill the disk under `writer`'s spool (until `monkeypatch.undo()`); the event is set at each
+    refusal (the spooler writes in a thread)."""
+    loop = asyncio.get_running_loop()
+    refused = asyncio.Event()
+
+    def disk_full(*_: object) -> None:
+        loop.call_soon_threadsafe(refused.set)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(writer.spool, "write", disk_full)
+    return refused
 
 
 async def test_writes_in_batches_of_batch_size(tmp_path: Path) -> None:
@@ -128,8 +152,7 @@ async def test_a_batch_whose_outcome_is_unknown_is_not_duplicated(tmp_path: Path
 
 
 async def test_retries_back_off_instead_of_following_the_event_rate(tmp_path: Path) -> None:
-    store = FakeStore()
-    store.down = True
+    store = FakeStore(down=True)
     writer = writer_for(store, tmp_path, flush_interval_seconds=0.05, max_backoff_seconds=1.0)
     await writer.start()
     started = time.monotonic()
@@ -181,8 +204,7 @@ async def test_aclose_drains_the_buffer_into_the_store(tmp_path: Path) -> None:
 
 
 async def test_aclose_with_the_store_down_spools_and_the_next_start_replays(tmp_path: Path) -> None:
-    store = FakeStore()
-    store.down = True
+    store = FakeStore(down=True)
     first = writer_for(store, tmp_path)
     await first.start()
     events = make_events(35)
@@ -193,10 +215,7 @@ async def test_aclose_with_the_store_down_spools_and_the_next_start_replays(tmp_
     assert len(list((tmp_path / "fake").rglob("*.jsonl"))) > 0
 
     store.down = False
-    second = writer_for(store, tmp_path)  # a restarted process: a new spool adopts the old one
-    await second.start()
-    await second.settle()
-    await second.aclose()
+    second = await restart(store, tmp_path)
     assert store.ids == ids(events)
     assert second.stats().replayed == 35 and second.stats().dropped == 0
     assert not list((tmp_path / "fake").rglob("*.jsonl"))
@@ -212,10 +231,7 @@ async def test_events_submitted_after_aclose_are_spooled_not_lost(tmp_path: Path
         first.submit(event)
     assert first.stats().spooled == 3
     first.spool.close()  # what process exit does
-    second = writer_for(store, tmp_path)
-    await second.start()
-    await second.settle()
-    await second.aclose()
+    await restart(store, tmp_path)
     assert store.ids == ids(late)
 
 
@@ -238,14 +254,7 @@ def test_spool_buffered_saves_memory_and_in_flight_batches_at_exit(tmp_path: Pat
     assert writer.stats().spooled == 45
 
     replay = FakeStore()
-    second = writer_for(replay, tmp_path)
-
-    async def restart() -> None:
-        await second.start()
-        await second.settle()
-        await second.aclose()
-
-    asyncio.run(restart())
+    asyncio.run(restart(replay, tmp_path))
     assert replay.ids == ids(events)
 
 
@@ -280,14 +289,9 @@ async def test_counters_snapshot_is_a_copy(tmp_path: Path) -> None:
 async def test_when_the_disk_refuses_the_spool_events_wait_in_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = FakeStore()
-    store.down = True
+    store = FakeStore(down=True)
     writer = writer_for(store, tmp_path)
-
-    def disk_full(*_: object) -> None:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(writer.spool, "write", disk_full)
+    refuse_spooling(writer, monkeypatch)
     await writer.start()
     events = make_events(30)
     for event in events:
@@ -300,3 +304,109 @@ async def test_when_the_disk_refuses_the_spool_events_wait_in_memory(
     assert store.ids == ids(events)
     stats = writer.stats()
     assert (stats.written, stats.dropped) == (30, 0) and stats.failures > 0
+
+
+async def test_the_lifecycle_and_health_of_a_writer(tmp_path: Path) -> None:
+    store = FakeStore()
+    writer = writer_for(store, tmp_path)
+    assert (writer.lifecycle, writer.health) == (Lifecycle.NEW, Health.UNKNOWN)
+    await writer.start()
+    assert (writer.lifecycle, writer.health) == (Lifecycle.RUNNING, Health.UP)
+    writer.submit(make_events(1)[0])
+    await asyncio.gather(writer.aclose(), writer.aclose())  # a second aclose() waits for the first
+    assert writer.lifecycle is Lifecycle.CLOSED and writer.stats().written == 1
+
+
+async def test_a_sink_down_at_start_comes_up_and_replays_its_backlog_before_newer_events(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FakeStore(down=True)
+    writer = writer_for(store, tmp_path)
+    with caplog.at_level(logging.INFO, logger="luthien_litellm_plugin.storage"):
+        await writer.start()
+        assert writer.health is Health.DOWN
+        older = make_events(30, prefix="old")
+        for event in older:
+            writer.submit(event)
+        await writer.flush()
+        assert writer.stats().spooled == 30
+        store.gate = asyncio.Event()
+        store.down = False
+        await store.entered.wait()  # the replay of the backlog has begun, and hangs
+        newer = make_events(20, prefix="new")
+        for event in newer:
+            writer.submit(event)
+        store.gate.set()
+        await asyncio.wait_for(writer.settle(), timeout=10)
+        assert writer.health is Health.UP
+        await writer.aclose()
+    assert store.ids == ids(older + newer)
+    stats = writer.stats()
+    assert stats.replayed == stats.spooled >= 30 and stats.written + stats.replayed == 50 and stats.dropped == 0
+    assert caplog.text.count("not reachable at start") == 1 and caplog.text.count("reachable again") == 1
+
+
+async def test_overflow_while_the_sink_is_down_keeps_memory_bounded(tmp_path: Path) -> None:
+    store = FakeStore(down=True)
+    writer = writer_for(store, tmp_path, buffer_size=20, batch_size=10)
+    await writer.start()
+    events = make_events(200)
+    for event in events:  # never yielding: the spooler cannot run, submit spools the excess itself
+        writer.submit(event)
+        assert writer.buffered <= 2 * 20
+    assert writer.stats().spooled >= 200 - 2 * 20
+    await writer.flush()
+    assert writer.stats().spooled == 200
+    store.down = False
+    await asyncio.wait_for(writer.settle(), timeout=10)
+    await writer.aclose()
+    assert store.ids == ids(events)
+    assert (writer.stats().replayed, writer.stats().written, writer.stats().dropped) == (200, 0, 0)
+
+
+async def test_closing_while_down_spools_even_batches_the_disk_refused_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FakeStore(down=True)
+    writer = writer_for(store, tmp_path)
+    refused = refuse_spooling(writer, monkeypatch)
+    await writer.start()
+    events = make_events(35)
+    for event in events:
+        writer.submit(event)
+    await refused.wait()  # the spooler tried: its batch is back in memory
+    assert writer.buffered == 35
+    monkeypatch.undo()  # space again
+    await writer.aclose()
+    stats = writer.stats()
+    assert writer.lifecycle is Lifecycle.CLOSED and writer.buffered == 0
+    assert (stats.spooled, stats.dropped, store.events) == (35, 0, [])
+
+    store.down = False
+    await restart(store, tmp_path)
+    assert store.ids == ids(events)
+
+
+async def test_closing_with_a_backlog_puts_memory_in_the_spool_while_the_backlog_is_replayed(tmp_path: Path) -> None:
+    store = FakeStore(down=True)
+    first = writer_for(store, tmp_path)
+    older = make_events(20, prefix="old")
+    for event in older:
+        first.submit(event)
+    await first.aclose()  # a previous process, its sink down: its events wait in the spool
+    store.down = False
+    store.gate = asyncio.Event()
+    writer = writer_for(store, tmp_path)
+    await writer.start()
+    await store.entered.wait()  # replaying the backlog, hung
+    assert writer.health is Health.UP
+    newer = make_events(15, prefix="new")
+    for event in newer:
+        writer.submit(event)
+    closing = asyncio.create_task(writer.aclose())
+    await asyncio.wait_for(writer.flush(), timeout=10)  # draining behind a backlog: memory is made durable meanwhile
+    assert writer.stats().spooled == 15 and store.events == []
+    store.gate.set()
+    await closing
+    assert store.ids == ids(older + newer)
+    assert writer.stats().replayed == 35 and writer.spool.empty
