@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from litellm.llms.anthropic.chat.handler import ModelResponseIterator
 from litellm.types.utils import ModelResponseStream
 
+from luthien_litellm_plugin.chunks import with_text
 from luthien_litellm_plugin.errors import UpstreamStreamError
 from luthien_litellm_plugin.streaming.anthropic_sse import SSEEvent, SSEParser
 from luthien_litellm_plugin.types import JSONObject
@@ -93,7 +94,7 @@ class AnthropicIngress:
             raise UpstreamStreamError.from_anthropic_event(data)
         text = _text_delta(data)
         if text is not None and self._text_template is not None:
-            chunk = _with_content(self._text_template, text)
+            chunk = with_text(self._text_template, text)
         else:
             chunk = self._converter.chunk_parser(data)
             if text is not None:
@@ -111,19 +112,6 @@ def _text_delta(data: JSONObject) -> str | None:
         return None
     text = delta.get("text")
     return text if isinstance(text, str) else None
-
-
-def _with_content(template: ModelResponseStream, text: str) -> ModelResponseStream:
-    """LiteLLM's chunk for a text delta, copied from the stream's first one with new content.
-
-    LiteLLM builds every text-delta chunk the same way (its converter keeps no state for
-    them), and building one costs ~20 µs against ~6 µs for three shallow copies.
-    """
-    choice = template.choices[0]
-    delta = choice.delta.model_copy(update={"content": text})
-    chunk = template.model_copy(update={"choices": [choice.model_copy(update={"delta": delta})]})
-    chunk._hidden_params = {}  # not shared with the template
-    return chunk
 
 
 def _as_bytes(item: object) -> bytes:

@@ -18,6 +18,7 @@ from litellm.completion_extras.litellm_responses_transformation.transformation i
 )
 from litellm.types.utils import ModelResponseStream
 
+from luthien_litellm_plugin.chunks import with_text
 from luthien_litellm_plugin.errors import UpstreamStreamError
 from luthien_litellm_plugin.streaming import responses_events as ev
 from luthien_litellm_plugin.streaming.responses_events import Event, kind_of, plain_object
@@ -98,7 +99,7 @@ class ResponsesIngress:
             raise UpstreamStreamError.from_responses_event(kind, plain_object(event))
         text = event.get("delta") if kind == ev.TEXT_DELTA else None
         if isinstance(text, str) and self._text_template is not None:
-            chunk = _with_content(self._text_template, text)
+            chunk = with_text(self._text_template, text)
         else:
             data = event.model_dump()
             if kind == ev.REASONING_SUMMARY_DELTA:
@@ -108,19 +109,6 @@ class ResponsesIngress:
                 self._text_template = chunk
         self.wire.remember(chunk, SourceEvent(event, kind))
         return chunk
-
-
-def _with_content(template: ModelResponseStream, text: str) -> ModelResponseStream:
-    """LiteLLM's chunk for a text delta, copied from the stream's first one with new content.
-
-    LiteLLM's parser builds every text-delta chunk alike (same stream-scoped id and service
-    tier), and a copy costs a fraction of a parse.
-    """
-    choice = template.choices[0]
-    delta = choice.delta.model_copy(update={"content": text})
-    chunk = template.model_copy(update={"choices": [choice.model_copy(update={"delta": delta})]})
-    chunk._hidden_params = {}  # not shared with the template
-    return chunk
 
 
 def _as_event(item: object) -> Event:
