@@ -73,20 +73,28 @@ def _scrub(value: JSONValue, mode: _Mode, max_depth: int | None) -> JSONValue:
     pending: list[tuple[Container, Container, int, _Mode]] = [(value, root, 0, mode)]
     # A container met twice (original and final request are often the same object) is copied once.
     copies: dict[tuple[int, int, _Mode], JSONValue] = {}
-    secret, plain = _Mode.SECRET, _Mode.PLAIN
+    secret, plain, key_modes = _Mode.SECRET, _Mode.PLAIN, _KEY_MODES
     while pending:
         source, target, depth, source_mode = pending.pop()
         depth += 1  # of the children
         cut = max_depth is not None and depth >= max_depth
+        in_dict = isinstance(source, dict)
         slots = source.items() if isinstance(source, dict) else enumerate(source)
         for slot, child in slots:
-            child_mode = (
-                source_mode if source_mode is secret or isinstance(slot, int) else _child_mode(source_mode, slot)
-            )
+            if source_mode is secret or not in_dict or isinstance(slot, int):
+                child_mode = source_mode
+            elif source_mode is plain:  # the common case, looked up inline
+                child_mode = key_modes.get(slot) or _child_mode(plain, slot)
+            else:
+                child_mode = _child_mode(source_mode, slot)
             copy: JSONValue
-            if isinstance(child, str):  # most values: handled inline, the hot path
-                # under a secret-named key, or a header map that is a bare string: redacted whole
-                copy = redact_secret_values(child) if child_mode is plain else REDACTED
+            if type(child) is str:  # most values: handled inline, the hot path
+                if child_mode is not plain:
+                    copy = REDACTED  # under a secret-named key, or a header map that is a bare string
+                elif "sk-" in child or "earer" in child or "EARER" in child:  # as in redact_secret_values
+                    copy = _SECRET_VALUE.sub(REDACTED, child)
+                else:
+                    copy = child
             elif isinstance(child, dict | list):
                 if child_mode is _Mode.HEADERS and isinstance(child, list):
                     child_mode = secret  # a header map in another shape: nothing in it is kept
@@ -99,12 +107,14 @@ def _scrub(value: JSONValue, mode: _Mode, max_depth: int | None) -> JSONValue:
                 else:
                     copy = copies[seen] = _empty_like(child)
                     pending.append((child, copy, depth, child_mode))
+            elif isinstance(child, str):  # a str subclass
+                copy = redact_secret_values(child) if child_mode is plain else REDACTED
             else:
                 copy = child
-            if isinstance(target, dict):
+            if in_dict:
                 target[slot] = copy  # type: ignore[index]
             else:
-                target.append(copy)
+                target.append(copy)  # type: ignore[union-attr]
     return root
 
 

@@ -11,7 +11,7 @@ from litellm.types.utils import ModelResponse, ModelResponseStream
 from luthien_litellm_plugin import events
 from luthien_litellm_plugin.errors import TerminalStatus
 from luthien_litellm_plugin.observability.context import ObservabilityContext
-from luthien_litellm_plugin.observability.reconstruction import ResponseReconstructor
+from luthien_litellm_plugin.observability.reconstruction import ChunkParts, ResponseReconstructor
 from luthien_litellm_plugin.process import process_id
 from luthien_litellm_plugin.types import JSONObject, JSONValue, RequestMessage
 
@@ -77,6 +77,7 @@ class DefaultTransactionRecorder(TransactionRecorder):
         """The client-facing API (`chat`, `messages`, `responses`), when a proxy says so."""
         self.ingress = ResponseReconstructor()
         self.egress = ResponseReconstructor()
+        self._last_ingress: tuple[ModelResponseStream, ChunkParts] | None = None
         self._validator: ServedStreamValidator | None = None
         self._model = ""
         self._is_streaming = False
@@ -131,12 +132,16 @@ class DefaultTransactionRecorder(TransactionRecorder):
         )
 
     def add_ingress_chunk(self, chunk: ModelResponseStream) -> None:
-        self.ingress.add(chunk)
+        parts = ChunkParts.of(chunk)
+        self._last_ingress = (chunk, parts)
+        self.ingress.add_parts(parts)
 
     def add_egress_chunk(self, chunk: ModelResponseStream) -> None:
         if self._first_byte is None:
             self._first_byte = time.perf_counter()
-        self.egress.add(chunk)
+        last = self._last_ingress
+        # A forwarded chunk usually goes out right after it came in: read it once for both.
+        self.egress.add_parts(last[1] if last is not None and last[0] is chunk else ChunkParts.of(chunk))
 
     def check_served_stream_with(self, validator: ServedStreamValidator) -> None:
         self._validator = validator
@@ -144,13 +149,15 @@ class DefaultTransactionRecorder(TransactionRecorder):
     async def finalize_streaming(self) -> None:
         self._is_streaming = True
         self._usage = self.ingress.usage
+        # The same object twice when nothing changed: scrubbed once (see `scrub_secrets`).
+        original, final = self.ingress.to_dict(), self.egress.to_dict()
         await self.observability.emit_event(
             events.TRANSACTION_STREAMING_RESPONSE_RECORDED,
             {
                 "ingress_chunks": self.ingress.chunk_count,
                 "egress_chunks": self.egress.chunk_count,
-                "original_response": self.ingress.to_dict(),
-                "final_response": self.egress.to_dict(),
+                "original_response": original,
+                "final_response": original if final == original else final,
                 "usage": self._usage,
             },
         )
@@ -160,6 +167,7 @@ class DefaultTransactionRecorder(TransactionRecorder):
     async def finalize_non_streaming(self, original_response: ModelResponse, final_response: ModelResponse) -> None:
         self._first_byte = time.perf_counter()
         original = _json(original_response.model_dump())
+        final = original if final_response is original_response else _json(final_response.model_dump())
         usage = original.get("usage") if isinstance(original, dict) else None
         self._usage = usage if isinstance(usage, dict) else None
         await self.observability.emit_event(
@@ -168,7 +176,7 @@ class DefaultTransactionRecorder(TransactionRecorder):
                 "original_finish_reason": _finish_reason(original_response),
                 "final_finish_reason": _finish_reason(final_response),
                 "original_response": original,
-                "final_response": _json(final_response.model_dump()),
+                "final_response": final,
                 "usage": self._usage,
             },
         )
