@@ -47,7 +47,7 @@ class AnthropicWire:
 
     def source_of(self, chunk: ModelResponseStream) -> SourceEvent | None:
         """The upstream event `chunk` was made from, if it is that very upstream chunk."""
-        found = self._sources.get(id(chunk))
+        found = self._sources.pop(id(chunk), None)
         if found is None or found[0] is not chunk:
             return None
         return found[1]

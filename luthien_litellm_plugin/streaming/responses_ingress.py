@@ -55,8 +55,10 @@ class ResponsesWire:
                 self.terminal_chunk = chunk
 
     def source_of(self, chunk: ModelResponseStream) -> SourceEvent | None:
-        """The upstream event `chunk` was made from, if it is that very upstream chunk."""
-        found = self._sources.get(id(chunk))
+        """The upstream event `chunk` was made from, if it is that very upstream chunk. Asked once
+        per chunk (by the egress, as it sends it): the entry is dropped then, so a stream does not
+        keep every event it parsed alive to its end."""
+        found = self._sources.pop(id(chunk), None)
         if found is None or found[0] is not chunk:
             return None
         return found[1]
