@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from litellm.types.utils import ModelResponseStream, Usage
+from litellm.types.utils import ModelResponseStream
 
 from luthien_litellm_plugin.chunks import (
-    ToolCallDelta,
     content_of,
     delta_of,
     field_of,
@@ -38,42 +37,6 @@ class _ToolCallParts:
         return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": text}}
 
 
-@dataclass(slots=True)
-class ChunkParts:
-    """What a chunk adds to a response, read once (not frozen: a frozen dataclass is slower to build)."""
-
-    id: str | None
-    model: str | None
-    created: int | None
-    usage: Usage | None
-    has_choice: bool
-    role: str | None = None
-    content: str | None = None
-    reasoning: str | None = None
-    tool_calls: tuple[ToolCallDelta, ...] = ()
-    finish_reason: str | None = None
-
-    @classmethod
-    def of(cls, chunk: ModelResponseStream) -> ChunkParts:
-        usage = usage_of(chunk)
-        if not chunk.choices:
-            return cls(chunk.id, chunk.model, chunk.created, usage, has_choice=False)
-        choice = chunk.choices[0]
-        delta = delta_of(choice)
-        return cls(
-            chunk.id,
-            chunk.model,
-            chunk.created,
-            usage,
-            has_choice=True,
-            role=field_of(delta, "role"),
-            content=content_of(delta),
-            reasoning=field_of(delta, "reasoning_content"),
-            tool_calls=tuple(tool_call_deltas_of(delta)),
-            finish_reason=finish_reason_of(choice),
-        )
-
-
 class ResponseReconstructor:
     """Feed chunks with `add`; `to_dict()` gives the response they add up to (OpenAI format)."""
 
@@ -91,27 +54,26 @@ class ResponseReconstructor:
         self._function_call: _ToolCallParts | None = None
 
     def add(self, chunk: ModelResponseStream) -> None:
-        self.add_parts(ChunkParts.of(chunk))
-
-    def add_parts(self, parts: ChunkParts) -> None:
-        """Add a chunk already read (`ChunkParts.of`): one reading serves several reconstructors."""
         self.chunk_count += 1
         if self._id is None:
-            self._id, self._model, self._created = parts.id, parts.model, parts.created
-        if parts.usage is not None:
-            self.usage = parts.usage.model_dump(exclude_none=True)
-        if not parts.has_choice:
-            return
-        if self._role is None:
-            self._role = parts.role
-        if parts.content:
-            self._text.append(parts.content)
-        if parts.reasoning:
-            self._reasoning.append(parts.reasoning)
-        for call in parts.tool_calls:
-            self._add_tool_call(call.type, call.index, call.id, call.name, call.fragment)
-        if parts.finish_reason is not None:
-            self.finish_reason = parts.finish_reason
+            self._id, self._model, self._created = chunk.id, chunk.model, chunk.created
+        usage = usage_of(chunk)
+        if usage is not None:
+            self.usage = usage.model_dump(exclude_none=True)
+        for choice in chunk.choices[:1]:
+            delta = delta_of(choice)
+            if self._role is None:
+                self._role = field_of(delta, "role")
+            content = content_of(delta)
+            if content:
+                self._text.append(content)
+            reasoning = field_of(delta, "reasoning_content")
+            if reasoning:
+                self._reasoning.append(reasoning)
+            for call in tool_call_deltas_of(delta):
+                self._add_tool_call(call.type, call.index, call.id, call.name, call.fragment)
+            if finish_reason_of(choice) is not None:
+                self.finish_reason = finish_reason_of(choice)
 
     def _add_tool_call(
         self, kind: ToolCallType, index: int, call_id: str | None, name: str | None, fragment: str

@@ -11,7 +11,7 @@ from litellm.types.utils import ModelResponse, ModelResponseStream
 from luthien_litellm_plugin import events
 from luthien_litellm_plugin.errors import TerminalStatus
 from luthien_litellm_plugin.observability.context import ObservabilityContext
-from luthien_litellm_plugin.observability.reconstruction import ChunkParts, ResponseReconstructor
+from luthien_litellm_plugin.observability.reconstruction import ResponseReconstructor
 from luthien_litellm_plugin.process import process_id
 from luthien_litellm_plugin.types import JSONObject, JSONValue, RequestMessage
 
@@ -77,7 +77,6 @@ class DefaultTransactionRecorder(TransactionRecorder):
         """The client-facing API (`chat`, `messages`, `responses`), when a proxy says so."""
         self.ingress = ResponseReconstructor()
         self.egress = ResponseReconstructor()
-        self._last_ingress: tuple[ModelResponseStream, ChunkParts] | None = None
         self._validator: ServedStreamValidator | None = None
         self._model = ""
         self._is_streaming = False
@@ -132,16 +131,12 @@ class DefaultTransactionRecorder(TransactionRecorder):
         )
 
     def add_ingress_chunk(self, chunk: ModelResponseStream) -> None:
-        parts = ChunkParts.of(chunk)
-        self._last_ingress = (chunk, parts)
-        self.ingress.add_parts(parts)
+        self.ingress.add(chunk)
 
     def add_egress_chunk(self, chunk: ModelResponseStream) -> None:
         if self._first_byte is None:
             self._first_byte = time.perf_counter()
-        last = self._last_ingress
-        # A forwarded chunk usually goes out right after it came in: read it once for both.
-        self.egress.add_parts(last[1] if last is not None and last[0] is chunk else ChunkParts.of(chunk))
+        self.egress.add(chunk)
 
     def check_served_stream_with(self, validator: ServedStreamValidator) -> None:
         self._validator = validator
