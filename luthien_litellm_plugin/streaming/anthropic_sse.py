@@ -42,29 +42,41 @@ class SSEParser:
         return self._buffer
 
     def feed(self, data: bytes) -> list[SSEEvent]:
-        self._buffer += data
+        buffer = self._buffer + data
+        # What was buffered held no complete event, so a separator can only end in `data`. Each
+        # separator is searched for again only once the events taken have passed it: one scan
+        # of the bytes whatever the number of events in them (not one per event).
+        search_from = max(0, len(self._buffer) - 3)
+        found = [buffer.find(separator, search_from) for separator in _SEPARATORS]
         events: list[SSEEvent] = []
+        start = 0
         while True:
-            end = _event_end(self._buffer)
-            if end is None:
-                return events
-            raw, self._buffer = self._buffer[:end], self._buffer[end:]
-            event = _parse(raw)
+            end = -1
+            for position, (at, separator) in enumerate(zip(found, _SEPARATORS, strict=True)):
+                if 0 <= at < start:
+                    at = found[position] = buffer.find(separator, start)
+                if at >= 0 and (end < 0 or at + len(separator) < end):
+                    end = at + len(separator)
+            if end < 0:
+                break
+            event = _parse(buffer[start:end])
+            start = end
             if event is not None:
                 events.append(event)
-
-
-def _event_end(buffer: bytes) -> int | None:
-    """Index just past the first complete event's blank-line separator, if any."""
-    ends = [position + len(separator) for separator in _SEPARATORS if (position := buffer.find(separator)) >= 0]
-    return min(ends) if ends else None
+        self._buffer = buffer[start:]
+        return events
 
 
 def _parse(raw: bytes) -> SSEEvent | None:
     """An event from its bytes; None for a block holding only comments (`: ping` keepalives)."""
+    text = raw.decode("utf-8")
+    if text.startswith("event: ") and "\r" not in text:  # how Anthropic writes every event
+        name_end = text.find("\n")
+        if text.startswith("data: ", name_end + 1) and text.find("\n", name_end + 1) == len(text) - 2:
+            return SSEEvent(text[7:name_end], text[name_end + 7 : -2], raw)
     name = "message"
     data: list[str] = []
-    for line in raw.decode("utf-8").splitlines():
+    for line in text.splitlines():
         if not line or line.startswith(":"):
             continue
         field, _, value = line.partition(":")

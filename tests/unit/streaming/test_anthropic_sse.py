@@ -60,3 +60,29 @@ def test_validator_reports_each_broken_rule() -> None:
     assert validate_anthropic_stream(events[:-1]) == [f"event {len(events) - 1}: stream ended without message_stop"]
     swapped = events[:1] + events[2:3] + events[1:2] + events[3:]
     assert any("delta for block 0 while open block is None" in v for v in validate_anthropic_stream(swapped))
+
+
+@pytest.mark.parametrize(
+    ("raw", "event", "data"),
+    [
+        (b'event: a\ndata: {"x": 1}\n\n', "a", '{"x": 1}'),  # how Anthropic writes every event
+        (b"event: a\ndata: b\ndata: c\n\n", "a", "b\nc"),  # several data lines are joined
+        (b"event:a\ndata:b\n\n", "a", "b"),  # no space after the colon
+        (b"event:  a\ndata:  b\n\n", " a", " b"),  # only one space is dropped
+        (b"data: b\nevent: a\n\n", "a", "b"),  # fields in any order
+        (b"event: a\n: comment\ndata: b\n\n", "a", "b"),
+        (b"event: a\r\ndata: b\r\n\r\n", "a", "b"),
+        (b"data: b\n\n", "message", "b"),  # SSE's default event name
+    ],
+)
+def test_each_way_of_writing_an_event_gives_its_name_and_data(raw: bytes, event: str, data: str) -> None:
+    [parsed] = SSEParser().feed(raw)
+    assert (parsed.event, parsed.data, parsed.raw) == (event, data, raw)
+
+
+def test_a_read_of_many_events_gives_them_all_and_keeps_the_unfinished_one() -> None:
+    event = b'event: content_block_delta\ndata: {"type": "content_block_delta"}\n\n'
+    parser = SSEParser()
+    assert len(parser.feed(event * 500 + event[:20])) == 500
+    assert parser.pending == event[:20]
+    assert [e.raw for e in parser.feed(event[20:])] == [event]
