@@ -75,6 +75,12 @@ class ResponseReconstructor:
             if finish_reason_of(choice) is not None:
                 self.finish_reason = finish_reason_of(choice)
 
+    def add_text(self, text: str) -> None:
+        """A text delta that came without a chunk (one counted like a chunk)."""
+        self.chunk_count += 1
+        if text:
+            self._text.append(text)
+
     def _add_tool_call(
         self, kind: ToolCallType, index: int, call_id: str | None, name: str | None, fragment: str
     ) -> None:

@@ -51,6 +51,14 @@ class TransactionRecorder(ABC):
     async def record_unprocessed_request(self, request: JSONObject, model: str) -> None:
         """Record a request that did not run through the policy (refused, or allowed unpoliced)."""
 
+    @abstractmethod
+    def add_ingress_text(self, text: str) -> None:
+        """Take in an upstream text delta that came without a chunk (streaming only)."""
+
+    @abstractmethod
+    def add_egress_text(self, text: str) -> None:
+        """Take in a text delta served without a chunk (streaming only)."""
+
     def check_served_stream_with(self, validator: ServedStreamValidator) -> None:
         """Use `validator` (fed by the egress) instead of checking served chunks as OpenAI chunks."""
 
@@ -137,6 +145,14 @@ class DefaultTransactionRecorder(TransactionRecorder):
         if self._first_byte is None:
             self._first_byte = time.perf_counter()
         self.egress.add(chunk)
+
+    def add_ingress_text(self, text: str) -> None:
+        self.ingress.add_text(text)
+
+    def add_egress_text(self, text: str) -> None:
+        if self._first_byte is None:
+            self._first_byte = time.perf_counter()
+        self.egress.add_text(text)
 
     def check_served_stream_with(self, validator: ServedStreamValidator) -> None:
         self._validator = validator

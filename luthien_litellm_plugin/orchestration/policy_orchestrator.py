@@ -23,7 +23,7 @@ from luthien_litellm_plugin.orchestration.transaction import NO_ORIGIN, Origin, 
 from luthien_litellm_plugin.policies.chain import ChainPolicy
 from luthien_litellm_plugin.policies.policy import Policy, PolicyContext, fail_closed, member_scratchpad
 from luthien_litellm_plugin.streaming.anthropic_egress import ANTHROPIC_PING, AnthropicEgress
-from luthien_litellm_plugin.streaming.anthropic_ingress import AnthropicIngress, AnthropicWire
+from luthien_litellm_plugin.streaming.anthropic_ingress import AnthropicIngress, AnthropicWire, ForwardedText
 from luthien_litellm_plugin.streaming.anthropic_validator import AnthropicStreamValidator
 from luthien_litellm_plugin.streaming.assembler import StreamingChunkAssembler
 from luthien_litellm_plugin.streaming.context import StreamingResponseContext
@@ -208,11 +208,13 @@ class PolicyOrchestrator:
         wire = AnthropicWire()
         validator = AnthropicStreamValidator()
         recorder.check_served_stream_with(validator)
-        egress = AnthropicEgress(recorder.add_egress_chunk, wire, validator)
+        egress = AnthropicEgress(recorder.add_egress_chunk, wire, validator, recorder.add_egress_text)
         deadline = IdleDeadline(self.stream_idle_timeout_seconds)
-        stream = self._policy_stream(transaction, request, egress, deadline)
+        stream = self._policy_stream(transaction, request, egress, deadline, partial(_forward, recorder, egress))
+        # Text no policy reads is not made into chunks: it goes out as the upstream's own events.
+        text_chunks = not (isinstance(stream, PolicyStream) and stream.hooks.none)
         return serve_batches(
-            AnthropicIngress(wire).batches(upstream),
+            AnthropicIngress(wire, text_chunks=text_chunks).batches(upstream),
             stream,
             deadline=deadline,
             join=b"".join,
@@ -247,7 +249,7 @@ class PolicyOrchestrator:
         stream = self._policy_stream(transaction, request, egress, deadline)
         return serve_chunks(
             ResponsesIngress(wire).chunks(upstream),
-            cast(StreamProcessor[object], stream),  # its items are events; the error item may be bytes
+            cast(StreamProcessor[Chunk, object], stream),  # its items are events; the error item may be bytes
             deadline=deadline,
             finish=partial(self._finish_stream, transaction_id),
             error_item=None if error_event is None else partial(_with_egress, error_event, egress),
@@ -380,9 +382,10 @@ class PolicyOrchestrator:
         request: RequestMessage | None,
         egress: OutputEgress[Out],
         deadline: IdleDeadline,
+        forward: Callable[[ForwardedText], None] | None = None,
     ) -> PolicyStream[Out] | ChainStream[Out]:
         """The stream processor: one policy's, or, for a chain, one per member, each fed what the
-        previous one released."""
+        previous one released. `forward` sends a `ForwardedText` on (when the ingress makes them)."""
         final_request = request or transaction.final_request
         if final_request is None:
             raise RuntimeError(f"transaction {transaction.transaction_id} has no request")
@@ -408,7 +411,8 @@ class PolicyOrchestrator:
 
         observe_ingress = transaction.recorder.add_ingress_chunk
         if not isinstance(self.policy, ChainPolicy):
-            return PolicyStream(self.policy, egress, contexts(self.policy, transaction.scratchpad), observe_ingress)
+            context = contexts(self.policy, transaction.scratchpad)
+            return PolicyStream(self.policy, egress, context, observe_ingress, forward=forward)
         changes = Changes()
         *firsts, last = self.policy.members
         links = [
@@ -426,6 +430,12 @@ class PolicyOrchestrator:
             last, egress, contexts(last, scratchpad), _unobserved if firsts else observe_ingress, changes
         )
         return ChainStream(links, final, changes)
+
+
+def _forward(recorder: TransactionRecorder, egress: AnthropicEgress, delta: ForwardedText) -> None:
+    """A text delta no policy reads: recorded as upstream text, sent as its upstream event."""
+    recorder.add_ingress_text(delta.text)
+    egress.forward_text(delta)
 
 
 def _unobserved(chunk: Chunk) -> None:

@@ -10,6 +10,7 @@ from litellm.types.utils import ModelResponseStream
 from luthien_litellm_plugin.chunks import finish_reason_of, single_choice, split_chunk
 from luthien_litellm_plugin.errors import LuthienError, PolicyError
 from luthien_litellm_plugin.policies.policy import Policy, StreamHooks, fail_closed
+from luthien_litellm_plugin.streaming.anthropic_ingress import ForwardedText
 from luthien_litellm_plugin.streaming.assembler import StreamingChunkAssembler
 from luthien_litellm_plugin.streaming.blocks import ContentStreamBlock, StreamBlock, ToolCallStreamBlock
 from luthien_litellm_plugin.streaming.context import StreamingResponseContext
@@ -28,7 +29,8 @@ class PolicyStream(Generic[Out]):
     """Feeds upstream chunks to the policy's streaming hooks and releases what it decides.
 
     A policy with no streaming hooks (a passthrough) skips block assembly: each chunk goes
-    straight to the egress. Otherwise only the hooks the policy implements are called.
+    straight to the egress, and so does a `ForwardedText`, through `forward` (an ingress makes
+    those only for such a policy). Otherwise only the hooks the policy implements are called.
     """
 
     def __init__(
@@ -38,6 +40,7 @@ class PolicyStream(Generic[Out]):
         context: Callable[[StreamingChunkAssembler, Release, Holds], StreamingResponseContext],
         observe_ingress: Callable[[Chunk], None],
         changes: Changes | None = None,
+        forward: Callable[[ForwardedText], None] | None = None,
     ) -> None:
         self.policy = policy
         self.egress = egress
@@ -49,9 +52,15 @@ class PolicyStream(Generic[Out]):
         self.holds = Holds(self.release, changes)
         self.ctx = context(self.assembler, self.release, self.holds)
         self._observe_ingress = observe_ingress
+        self._forward = forward
         self._finish_reason: str | None = None
 
-    async def feed(self, chunk: Chunk) -> None:
+    async def feed(self, chunk: Chunk | ForwardedText) -> None:
+        if isinstance(chunk, ForwardedText):
+            if self._forward is None or not self.hooks.none:
+                raise TypeError(f"policy '{self.policy.name}' reads the stream: its text must come as chunks")
+            self._forward(chunk)
+            return
         self._observe_ingress(chunk)
         if self.hooks.none:
             choice = single_choice(chunk)

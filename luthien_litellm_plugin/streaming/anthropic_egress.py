@@ -28,12 +28,18 @@ from luthien_litellm_plugin.chunks import (
     tool_calls_of,
     usage_of,
 )
-from luthien_litellm_plugin.streaming.anthropic_ingress import FRAMING_EVENTS, AnthropicWire, SourceEvent
+from luthien_litellm_plugin.streaming.anthropic_ingress import (
+    FRAMING_EVENTS,
+    AnthropicWire,
+    ForwardedText,
+    SourceEvent,
+)
 from luthien_litellm_plugin.streaming.anthropic_sse import SSEEvent
 from luthien_litellm_plugin.streaming.anthropic_validator import AnthropicStreamValidator
 from luthien_litellm_plugin.types import JSONObject
 
 EmitObserver = Callable[[ModelResponseStream], None]
+TextObserver = Callable[[str], None]
 
 STOP_REASON_FOR_FINISH = {
     "stop": "end_turn",
@@ -69,9 +75,11 @@ class AnthropicEgress:
         observer: EmitObserver,
         wire: AnthropicWire,
         validator: AnthropicStreamValidator | None = None,
+        text_observer: TextObserver | None = None,
     ) -> None:
         self._out: list[bytes] = []
         self._observer = observer
+        self._text_observer = text_observer
         self._wire = wire
         self._validator = validator
         self._started = False
@@ -105,6 +113,15 @@ class AnthropicEgress:
         else:
             self._put_source(source, chunk)
 
+    def forward_text(self, delta: ForwardedText) -> None:
+        """Send a text delta no policy read (`text_chunks=False` ingress) as its upstream event."""
+        if self._finished:
+            raise RuntimeError("a chunk was emitted after the stream finished")
+        if self._text_observer is not None:
+            self._text_observer(delta.text)
+        if not self._forwarded_delta(delta.source):
+            self._put_text(delta.text)
+
     def finish(self, upstream_finish_reason: str | None) -> None:
         """Close the open block, then send `message_delta` and `message_stop`. Call once, last."""
         if self._finished:
@@ -133,9 +150,7 @@ class AnthropicEgress:
         if kind == "content_block_start":
             self._start_source_block(source)
         elif kind == "content_block_delta":
-            if self._is_open(source):
-                self._send(_reindexed(source, self._open_index()), payload=True)
-            else:  # its block was not served (dropped or replaced): keep only its text, if any
+            if not self._forwarded_delta(source):  # its block was not served: keep only its text, if any
                 self._put_text(content_of(delta_of(chunk.choices[0])) if chunk.choices else None)
         elif kind == "content_block_stop":
             if self._is_open(source):
@@ -143,6 +158,14 @@ class AnthropicEgress:
                 self._open = None
         else:  # ping, and event types the engine does not model, pass untouched
             self._send((source.event, source.data))
+
+    def _forwarded_delta(self, source: SourceEvent) -> bool:
+        """Send a delta of the open upstream block as its event; False if its block was not
+        served (dropped or replaced)."""
+        if not self._is_open(source):
+            return False
+        self._send(_reindexed(source, self._open_index()), payload=True)
+        return True
 
     def _start_source_block(self, source: SourceEvent) -> None:
         self._close_open_block()

@@ -5,6 +5,10 @@ upstream speaks Anthropic SSE, so each event is parsed incrementally and convert
 LiteLLM's own Anthropic stream parser (one event → one chunk). `AnthropicWire` keeps, for the
 egress side, which events each chunk came from (by identity: a chunk a policy forwards
 unchanged goes out as the exact upstream bytes) and the message framing events.
+
+When no policy reads the stream (a passthrough), text deltas, the bulk of a stream, are not
+made into chunks at all: each stays its upstream event (`ForwardedText`), which the egress sends
+as it came and the recorder reads the text of.
 """
 
 from __future__ import annotations
@@ -29,6 +33,17 @@ class SourceEvent:
 
     event: SSEEvent
     data: JSONObject
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardedText:
+    """A text delta no policy reads: its upstream event, and its text (for the recorder)."""
+
+    source: SourceEvent
+    text: str
+
+
+IngressItem = ModelResponseStream | ForwardedText
 
 
 class AnthropicWire:
@@ -56,14 +71,16 @@ class AnthropicWire:
 class AnthropicIngress:
     """Turns an upstream of Anthropic SSE bytes (cut anywhere) into normalized chunks."""
 
-    def __init__(self, wire: AnthropicWire) -> None:
+    def __init__(self, wire: AnthropicWire, *, text_chunks: bool = True) -> None:
+        """`text_chunks=False`: text deltas become `ForwardedText`, not chunks (no policy reads them)."""
         self.wire = wire
+        self._text_chunks = text_chunks
         self._parser = SSEParser()
         self._converter = ModelResponseIterator(streaming_response=None, sync_stream=False)
         self._text_template: ModelResponseStream | None = None
 
-    async def batches(self, upstream: AsyncIterator[bytes]) -> AsyncGenerator[list[ModelResponseStream], None]:
-        """One list per upstream read: a chunk for each event the read completed (reads that
+    async def batches(self, upstream: AsyncIterator[bytes]) -> AsyncGenerator[list[IngressItem], None]:
+        """One list per upstream read: an item for each event the read completed (reads that
         complete none yield nothing).
 
         Raises `UpstreamStreamError` for an upstream `error` event, and for a stream that ends
@@ -71,7 +88,7 @@ class AnthropicIngress:
         """
         try:
             async for item in upstream:
-                batch: list[ModelResponseStream] = []
+                batch: list[IngressItem] = []
                 for event in self._parser.feed(_as_bytes(item)):
                     try:
                         batch.append(self.convert(event))
@@ -88,11 +105,13 @@ class AnthropicIngress:
             if aclose is not None:
                 await aclose()
 
-    def convert(self, event: SSEEvent) -> ModelResponseStream:
+    def convert(self, event: SSEEvent) -> IngressItem:
         data = event.json()
         if event.event == "error":
             raise UpstreamStreamError.from_anthropic_event(data)
         text = _text_delta(data)
+        if text is not None and not self._text_chunks:
+            return ForwardedText(SourceEvent(event, data), text)
         if text is not None and self._text_template is not None:
             chunk = with_text(self._text_template, text)
         else:

@@ -19,20 +19,18 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Generic, Protocol, TypeVar
 
-from litellm.types.utils import ModelResponseStream
-
 from luthien_litellm_plugin.errors import LuthienError, StreamIdleTimeoutError, TerminalStatus
 
-Chunk = ModelResponseStream
+In = TypeVar("In", contravariant=True)
 Out = TypeVar("Out")
 Item = TypeVar("Item")
 
 
-class StreamProcessor(Protocol[Out]):
-    """The policy side of a stream."""
+class StreamProcessor(Protocol[In, Out]):
+    """The policy side of a stream: upstream items (chunks) in, items for the client out."""
 
-    async def feed(self, chunk: Chunk) -> None:
-        """Take one upstream chunk (run the policy on it)."""
+    async def feed(self, item: In) -> None:
+        """Take one upstream item (run the policy on it)."""
 
     async def close(self) -> None:
         """The upstream ended: let the policy finish."""
@@ -161,8 +159,8 @@ class IdleDeadline:
 
 
 async def serve_chunks(
-    upstream: AsyncIterator[Chunk],
-    processor: StreamProcessor[Out],
+    upstream: AsyncIterator[Item],
+    processor: StreamProcessor[Item, Out],
     *,
     deadline: IdleDeadline,
     finish: Finish,
@@ -232,8 +230,8 @@ async def serve_chunks(
 
 
 async def serve_batches(
-    upstream: AsyncIterator[Sequence[Chunk]],
-    processor: StreamProcessor[Out],
+    upstream: AsyncIterator[Sequence[Item]],
+    processor: StreamProcessor[Item, Out],
     *,
     deadline: IdleDeadline,
     join: Callable[[list[Out]], Out],
@@ -382,7 +380,7 @@ class _Reader(Generic[Item]):
 
 
 async def _held_to_the_end(
-    processor: StreamProcessor[Out],
+    processor: StreamProcessor[Item, Out],
     deadline: IdleDeadline,
     clock: _KeepaliveClock,
     keepalive: Callable[[], Keepalive] | None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from litellm.llms.anthropic.chat.handler import ModelResponseIterator
 
-from luthien_litellm_plugin.streaming.anthropic_ingress import AnthropicIngress, AnthropicWire
+from luthien_litellm_plugin.streaming.anthropic_ingress import AnthropicIngress, AnthropicWire, ForwardedText
 from tests.anthropic_streams import cut, items, parse, upstream_events
 
 
@@ -29,3 +29,22 @@ async def test_a_copied_chunk_is_not_a_source_chunk() -> None:
         chunk async for batch in AnthropicIngress(wire).batches(items(upstream_events("text"))) for chunk in batch
     ]
     assert wire.source_of(chunks[3].model_copy()) is None
+
+
+@pytest.mark.parametrize("scenario", ["text", "thinking", "parallel_tool_calls"])
+async def test_without_text_chunks_text_deltas_stay_events_and_the_rest_is_unchanged(scenario: str) -> None:
+    events = upstream_events(scenario)
+    chunked = [c async for batch in AnthropicIngress(AnthropicWire()).batches(items(cut(events))) for c in batch]
+    wire = AnthropicWire()
+    ingress = AnthropicIngress(wire, text_chunks=False)
+    got = [item async for batch in ingress.batches(items(cut(events))) for item in batch]
+    assert len(got) == len(chunked) == len(events)
+    for item, chunk, raw in zip(got, chunked, events, strict=True):
+        text = chunk.choices[0].delta.content if chunk.choices else None
+        if isinstance(item, ForwardedText):
+            assert item.source.event.raw == raw and item.text == text and b'"text_delta"' in raw
+        else:
+            assert b'"text_delta"' not in raw
+            assert item.model_dump(exclude={"created", "id"}) == chunk.model_dump(exclude={"created", "id"})
+            assert wire.source_of(item).event.raw == raw  # type: ignore[union-attr]
+    assert any(isinstance(item, ForwardedText) for item in got)

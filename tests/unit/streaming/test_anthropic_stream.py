@@ -17,6 +17,8 @@ from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
 from luthien_litellm_plugin.policies.policy import Policy
 from luthien_litellm_plugin.policies.simple_policy import SimplePolicy
 from luthien_litellm_plugin.policies.string_replacement import StringReplacementOptions, StringReplacementPolicy
+from luthien_litellm_plugin.streaming.anthropic_egress import AnthropicEgress
+from luthien_litellm_plugin.streaming.anthropic_ingress import ForwardedText
 from luthien_litellm_plugin.streaming.anthropic_sse import SSEParser
 from luthien_litellm_plugin.types import RequestMessage, ToolCall
 from tests.anthropic_streams import (
@@ -324,3 +326,47 @@ async def test_the_recorded_final_response_has_the_usage_the_client_received(pol
     assert final["usage"] is not None and final["usage"] == original["usage"]
     served_usage = json.loads(next(e for e in parse(body) if e.event == "message_delta").data)["usage"]
     assert final["usage"]["completion_tokens"] == served_usage["output_tokens"]  # type: ignore[index]
+
+
+class ReadsEveryText(SimplePolicy):
+    """Changes nothing, but reads the stream: its text comes as chunks."""
+
+    async def on_response_content(self, content: str, request: RequestMessage) -> str:
+        return content
+
+
+def _recorded(sink: InMemoryEventSink) -> dict[str, object]:
+    [recorded] = [e for e in sink.events if e.event_type == "transaction.streaming_response_recorded"]
+    return {
+        key: {k: v for k, v in value.items() if k not in ("id", "created")} if isinstance(value, dict) else value
+        for key, value in recorded.payload.items()
+    }
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_text_no_policy_reads_is_recorded_as_if_it_had_been_made_into_chunks(scenario: str) -> None:
+    """A passthrough's text deltas skip chunk building; the record must not tell the difference."""
+    events = upstream_events(scenario)
+    forwarded, chunked = InMemoryEventSink(), InMemoryEventSink()
+    forwarded_body = await serve_anthropic(orchestrator(PassthroughPolicy(), forwarded), cut(events))
+    chunked_body = await serve_anthropic(orchestrator(ReadsEveryText(), chunked), cut(events))
+    assert forwarded_body == chunked_body == b"".join(events)
+    assert _recorded(forwarded) == _recorded(chunked)
+    for sink in (forwarded, chunked):
+        assert not [e for e in sink.events if e.event_type == "stream.protocol_violation"]
+
+
+@pytest.mark.parametrize(("policy", "forwarded"), [(PassthroughPolicy(), True), (ReadsEveryText(), False)])
+async def test_only_text_no_policy_reads_skips_chunk_building(
+    policy: Policy, forwarded: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[str] = []
+    forward_text = AnthropicEgress.forward_text
+
+    def spy(self: AnthropicEgress, delta: ForwardedText) -> None:
+        sent.append(delta.text)
+        forward_text(self, delta)
+
+    monkeypatch.setattr(AnthropicEgress, "forward_text", spy)
+    await serve_anthropic(orchestrator(policy), cut(upstream_events("text")))
+    assert ("".join(sent) == TEXT) is forwarded and bool(sent) is forwarded

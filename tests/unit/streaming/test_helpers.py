@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
 from litellm.types.utils import ModelResponseStream
 
 from luthien_litellm_plugin.observability.context import NoOpObservabilityContext
 from luthien_litellm_plugin.orchestration.policy_stream import PolicyStream
+from luthien_litellm_plugin.policies.all_caps import AllCapsPolicy
 from luthien_litellm_plugin.policies.policy import Policy
+from luthien_litellm_plugin.streaming.anthropic_ingress import ForwardedText, SourceEvent
+from luthien_litellm_plugin.streaming.anthropic_sse import SSEEvent
 from luthien_litellm_plugin.streaming.assembler import StreamingChunkAssembler
 from luthien_litellm_plugin.streaming.blocks import ContentStreamBlock, ToolCallStreamBlock
 from luthien_litellm_plugin.streaming.context import StreamingResponseContext
@@ -134,3 +138,9 @@ async def test_interleaved_calls_one_dropped_the_other_served_whole() -> None:
     served = flat(await run(NoBash(), interleaved))
     assert served_tool_calls(served) == [{"id": "call_w", "name": "get_weather", "arguments": '{"loc": "Paris"}'}]
     assert "rm -rf" not in str([c.model_dump() for c in served])
+
+
+async def test_text_that_skipped_chunk_building_never_reaches_a_policy_that_reads_the_stream() -> None:
+    delta = ForwardedText(SourceEvent(SSEEvent("content_block_delta", "{}", b""), {}), "hi")
+    with pytest.raises(TypeError, match="reads the stream"):
+        await policy_stream(AllCapsPolicy()).feed(delta)
