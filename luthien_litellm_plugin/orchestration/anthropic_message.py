@@ -30,7 +30,7 @@ def to_model_response(message: Mapping[str, object]) -> ModelResponse:
 
 def apply_changes(message: JSONObject, original: ModelResponse, final: ModelResponse) -> JSONObject:
     """`message` with the policy's changes between `original` and `final`; unchanged → `message` itself."""
-    if original.model_dump() == final.model_dump():
+    if final is original or original.model_dump() == final.model_dump():
         return message
     before, after = _choice(original), _choice(final)
     content = _blocks(message)

@@ -43,7 +43,7 @@ def apply_changes(
     response: ResponsesAPIResponse, original: ModelResponse, final: ModelResponse
 ) -> ResponsesAPIResponse:
     """`response` with the policy's changes between `original` and `final`; unchanged → `response` itself."""
-    if original.model_dump() == final.model_dump():
+    if final is original or original.model_dump() == final.model_dump():
         return response
     before, after = _choice(original), _choice(final)
     calls = {call.id: call for call in _tool_calls(after)}
