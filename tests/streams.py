@@ -16,7 +16,9 @@ from litellm.types.utils import (
 )
 from opentelemetry.trace import INVALID_SPAN, Span
 
+from luthien_litellm_plugin.events import InMemoryEventSink
 from luthien_litellm_plugin.orchestration.policy_orchestrator import PolicyOrchestrator
+from luthien_litellm_plugin.policies.simple_policy import SimplePolicy
 from luthien_litellm_plugin.streaming.egress_validator import validate_stream
 from luthien_litellm_plugin.types import RequestMessage
 
@@ -132,3 +134,19 @@ def finish_reasons(chunks: Sequence[ModelResponseStream]) -> list[str]:
 
 def arguments(payload: dict[str, object]) -> str:
     return json.dumps(payload)
+
+
+class ReadsEveryText(SimplePolicy):
+    """Changes nothing, but reads the stream: its text comes as chunks."""
+
+    async def on_response_content(self, content: str, request: RequestMessage) -> str:
+        return content
+
+
+def recorded_stream(sink: InMemoryEventSink) -> dict[str, object]:
+    """The one streamed response `sink` recorded, ids and timestamps aside."""
+    [recorded] = [e for e in sink.events if e.event_type == "transaction.streaming_response_recorded"]
+    return {
+        key: {k: v for k, v in value.items() if k not in ("id", "created")} if isinstance(value, dict) else value
+        for key, value in recorded.payload.items()
+    }

@@ -9,7 +9,7 @@ from litellm.types.utils import ModelResponseStream
 
 from luthien_litellm_plugin.chunks import delta_of, single_choice, tool_calls_of, with_delta
 from luthien_litellm_plugin.orchestration.policy_stream import PolicyStream
-from luthien_litellm_plugin.streaming.anthropic_ingress import ForwardedText
+from luthien_litellm_plugin.streaming.forwarded import ForwardedText
 from luthien_litellm_plugin.streaming.holds import Changes
 
 Chunk = ModelResponseStream

@@ -23,13 +23,14 @@ from luthien_litellm_plugin.orchestration.transaction import NO_ORIGIN, Origin, 
 from luthien_litellm_plugin.policies.chain import ChainPolicy
 from luthien_litellm_plugin.policies.policy import Policy, PolicyContext, fail_closed, member_scratchpad
 from luthien_litellm_plugin.streaming.anthropic_egress import ANTHROPIC_PING, AnthropicEgress
-from luthien_litellm_plugin.streaming.anthropic_ingress import AnthropicIngress, AnthropicWire, ForwardedText
+from luthien_litellm_plugin.streaming.anthropic_ingress import AnthropicIngress, AnthropicWire
 from luthien_litellm_plugin.streaming.anthropic_validator import AnthropicStreamValidator
 from luthien_litellm_plugin.streaming.assembler import StreamingChunkAssembler
 from luthien_litellm_plugin.streaming.context import StreamingResponseContext
 from luthien_litellm_plugin.streaming.egress import EgressStream
 from luthien_litellm_plugin.streaming.egress_validator import EgressValidator
 from luthien_litellm_plugin.streaming.error_types import anthropic_error_event
+from luthien_litellm_plugin.streaming.forwarded import ForwardedText
 from luthien_litellm_plugin.streaming.holds import Changes, Holds
 from luthien_litellm_plugin.streaming.release import Release
 from luthien_litellm_plugin.streaming.responses_egress import ResponsesEgress
@@ -210,7 +211,9 @@ class PolicyOrchestrator:
         recorder.check_served_stream_with(validator)
         egress = AnthropicEgress(recorder.add_egress_chunk, wire, validator, recorder.add_egress_text)
         deadline = IdleDeadline(self.stream_idle_timeout_seconds)
-        stream = self._policy_stream(transaction, request, egress, deadline, partial(_forward, recorder, egress))
+        stream = self._policy_stream(
+            transaction, request, egress, deadline, partial(_forward, recorder, egress.forward_text)
+        )
         # Text no policy reads is not made into chunks: it goes out as the upstream's own events.
         text_chunks = not (isinstance(stream, PolicyStream) and stream.hooks.none)
         return serve_batches(
@@ -244,12 +247,17 @@ class PolicyOrchestrator:
         wire = ResponsesWire()
         validator = ResponsesStreamValidator()
         recorder.check_served_stream_with(validator)
-        egress = ResponsesEgress(recorder.add_egress_chunk, wire, validator)
+        egress = ResponsesEgress(recorder.add_egress_chunk, wire, validator, recorder.add_egress_text)
         deadline = IdleDeadline(self.stream_idle_timeout_seconds)
-        stream = self._policy_stream(transaction, request, egress, deadline)
+        forward = partial(_forward, recorder, egress.forward_text)
+        stream = self._policy_stream(transaction, request, egress, deadline, forward)
+        # Text no policy reads is not made into chunks: it goes out as the upstream's own events.
+        text_chunks = not (isinstance(stream, PolicyStream) and stream.hooks.none)
         return serve_chunks(
-            ResponsesIngress(wire).chunks(upstream),
-            cast(StreamProcessor[Chunk, object], stream),  # its items are events; the error item may be bytes
+            ResponsesIngress(wire, text_chunks=text_chunks).chunks(upstream),
+            cast(
+                StreamProcessor[Chunk | ForwardedText, object], stream
+            ),  # its items are events; the error item may be bytes
             deadline=deadline,
             finish=partial(self._finish_stream, transaction_id),
             error_item=None if error_event is None else partial(_with_egress, error_event, egress),
@@ -432,10 +440,10 @@ class PolicyOrchestrator:
         return ChainStream(links, final, changes)
 
 
-def _forward(recorder: TransactionRecorder, egress: AnthropicEgress, delta: ForwardedText) -> None:
+def _forward(recorder: TransactionRecorder, send: Callable[[ForwardedText], None], delta: ForwardedText) -> None:
     """A text delta no policy reads: recorded as upstream text, sent as its upstream event."""
     recorder.add_ingress_text(delta.text)
-    egress.forward_text(delta)
+    send(delta)
 
 
 def _unobserved(chunk: Chunk) -> None:

@@ -10,10 +10,10 @@ from litellm.types.utils import ModelResponseStream
 from luthien_litellm_plugin.chunks import finish_reason_of, single_choice, split_chunk
 from luthien_litellm_plugin.errors import LuthienError, PolicyError
 from luthien_litellm_plugin.policies.policy import Policy, StreamHooks, fail_closed
-from luthien_litellm_plugin.streaming.anthropic_ingress import ForwardedText
 from luthien_litellm_plugin.streaming.assembler import StreamingChunkAssembler
 from luthien_litellm_plugin.streaming.blocks import ContentStreamBlock, StreamBlock, ToolCallStreamBlock
 from luthien_litellm_plugin.streaming.context import StreamingResponseContext
+from luthien_litellm_plugin.streaming.forwarded import ForwardedText
 from luthien_litellm_plugin.streaming.holds import Changes, Holds
 from luthien_litellm_plugin.streaming.release import Egress, Release
 

@@ -28,14 +28,10 @@ from luthien_litellm_plugin.chunks import (
     tool_calls_of,
     usage_of,
 )
-from luthien_litellm_plugin.streaming.anthropic_ingress import (
-    FRAMING_EVENTS,
-    AnthropicWire,
-    ForwardedText,
-    SourceEvent,
-)
+from luthien_litellm_plugin.streaming.anthropic_ingress import FRAMING_EVENTS, AnthropicWire, SourceEvent
 from luthien_litellm_plugin.streaming.anthropic_sse import SSEEvent
 from luthien_litellm_plugin.streaming.anthropic_validator import AnthropicStreamValidator
+from luthien_litellm_plugin.streaming.forwarded import ForwardedText
 from luthien_litellm_plugin.types import JSONObject
 
 EmitObserver = Callable[[ModelResponseStream], None]
@@ -117,9 +113,12 @@ class AnthropicEgress:
         """Send a text delta no policy read (`text_chunks=False` ingress) as its upstream event."""
         if self._finished:
             raise RuntimeError("a chunk was emitted after the stream finished")
+        source = delta.source
+        if not isinstance(source, SourceEvent):
+            raise TypeError(f"not an Anthropic event: {type(source).__name__}")
         if self._text_observer is not None:
             self._text_observer(delta.text)
-        if not self._forwarded_delta(delta.source):
+        if not self._forwarded_delta(source):
             self._put_text(delta.text)
 
     def finish(self, upstream_finish_reason: str | None) -> None:

@@ -22,6 +22,7 @@ from litellm.types.utils import ModelResponseStream
 from luthien_litellm_plugin.chunks import with_text
 from luthien_litellm_plugin.errors import UpstreamStreamError
 from luthien_litellm_plugin.streaming.anthropic_sse import SSEEvent, SSEParser
+from luthien_litellm_plugin.streaming.forwarded import ForwardedText
 from luthien_litellm_plugin.types import JSONObject
 
 FRAMING_EVENTS = frozenset({"message_start", "message_delta", "message_stop"})
@@ -33,14 +34,6 @@ class SourceEvent:
 
     event: SSEEvent
     data: JSONObject
-
-
-@dataclass(frozen=True, slots=True)
-class ForwardedText:
-    """A text delta no policy reads: its upstream event, and its text (for the recorder)."""
-
-    source: SourceEvent
-    text: str
 
 
 IngressItem = ModelResponseStream | ForwardedText

@@ -31,12 +31,14 @@ from luthien_litellm_plugin.chunks import (
     tool_calls_of,
 )
 from luthien_litellm_plugin.streaming import responses_events as ev
+from luthien_litellm_plugin.streaming.forwarded import ForwardedText
 from luthien_litellm_plugin.streaming.responses_events import Event, build_event, int_field, plain_object, with_fields
 from luthien_litellm_plugin.streaming.responses_ingress import ResponsesWire, SourceEvent
 from luthien_litellm_plugin.streaming.responses_validator import ResponsesStreamValidator
 from luthien_litellm_plugin.types import JSONObject, JSONValue
 
 EmitObserver = Callable[[ModelResponseStream], None]
+TextObserver = Callable[[str], None]
 
 INCOMPLETE_REASON_FOR_FINISH = {"length": "max_output_tokens", "content_filter": "content_filter"}
 """Chat finish reasons that make a response `incomplete`, with the Responses reason."""
@@ -125,9 +127,11 @@ class ResponsesEgress:
         observer: EmitObserver,
         wire: ResponsesWire,
         validator: ResponsesStreamValidator | None = None,
+        text_observer: TextObserver | None = None,
     ) -> None:
         self._out: list[Event] = []
         self._observer = observer
+        self._text_observer = text_observer
         self._wire = wire
         self._validator = validator
         self._started = False
@@ -203,11 +207,25 @@ class ResponsesEgress:
 
     # ----- upstream events forwarded by the policy -----
 
+    def forward_text(self, delta: ForwardedText) -> None:
+        """Send a text delta no policy read (`text_chunks=False` ingress) as its upstream event."""
+        if self._finished:
+            raise RuntimeError("a chunk was emitted after the stream finished")
+        source = delta.source
+        if not isinstance(source, SourceEvent):
+            raise TypeError(f"not a Responses event: {type(source).__name__}")
+        if self._text_observer is not None:
+            self._text_observer(delta.text)
+        self._put_source_event(source)
+
     def _put_source(self, source: SourceEvent, chunk: ModelResponseStream) -> None:
-        kind = source.kind
-        if kind in ev.FRAMING_EVENTS:
+        if source.kind in ev.FRAMING_EVENTS:
             return  # sent by `_start` and `finish`, from the upstream's own events
         self._observer(chunk)
+        self._put_source_event(source)
+
+    def _put_source_event(self, source: SourceEvent) -> None:
+        kind = source.kind
         event = source.event
         if kind == ev.ITEM_ADDED:
             self._add_source_item(event)

@@ -5,7 +5,8 @@ hands the hook LiteLLM's parsed event objects; each becomes one chunk through Li
 Responses → chat-completions stream parser (text deltas, the bulk of a stream, are copied from
 the stream's first one instead). `ResponsesWire` keeps, for the egress, which event each chunk
 came from (by identity: a chunk a policy forwards unchanged goes out as that very event) and
-the framing events (`response.created` … `response.completed`).
+the framing events (`response.created` … `response.completed`). When no policy reads the
+stream, text deltas are not made into chunks: each stays its event (`ForwardedText`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from litellm.types.utils import ModelResponseStream
 from luthien_litellm_plugin.chunks import with_text
 from luthien_litellm_plugin.errors import UpstreamStreamError
 from luthien_litellm_plugin.streaming import responses_events as ev
+from luthien_litellm_plugin.streaming.forwarded import ForwardedText
 from luthien_litellm_plugin.streaming.responses_events import Event, kind_of, plain_object
 
 
@@ -72,15 +74,19 @@ class ResponsesWire:
 class ResponsesIngress:
     """Turns an upstream of Responses event objects into normalized chunks, one per event."""
 
-    def __init__(self, wire: ResponsesWire) -> None:
+    def __init__(self, wire: ResponsesWire, *, text_chunks: bool = True) -> None:
+        """`text_chunks=False`: text deltas become `ForwardedText`, not chunks (no policy reads them)."""
         self.wire = wire
+        self._text_chunks = text_chunks
         self._converter = OpenAiResponsesToChatCompletionStreamIterator(
             streaming_response=None,  # type: ignore[arg-type]  # only its chunk parser is used
             sync_stream=False,
         )
         self._text_template: ModelResponseStream | None = None
 
-    async def chunks(self, upstream: AsyncIterator[object]) -> AsyncGenerator[ModelResponseStream, None]:
+    async def chunks(
+        self, upstream: AsyncIterator[object]
+    ) -> AsyncGenerator[ModelResponseStream | ForwardedText, None]:
         """Raises `UpstreamStreamError` for an upstream `error` / `response.failed` event, and for a
         stream that ends before `response.completed` (a truncated response is not a complete one)."""
         try:
@@ -95,11 +101,13 @@ class ResponsesIngress:
             if aclose is not None:
                 await aclose()
 
-    def convert(self, event: Event) -> ModelResponseStream:
+    def convert(self, event: Event) -> ModelResponseStream | ForwardedText:
         kind = kind_of(event)
         if kind in (ev.ERROR, ev.FAILED):
             raise UpstreamStreamError.from_responses_event(kind, plain_object(event))
         text = event.get("delta") if kind == ev.TEXT_DELTA else None
+        if isinstance(text, str) and not self._text_chunks:
+            return ForwardedText(SourceEvent(event, kind), text)
         if isinstance(text, str) and self._text_template is not None:
             chunk = with_text(self._text_template, text)
         else:

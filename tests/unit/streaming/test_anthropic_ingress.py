@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from litellm.llms.anthropic.chat.handler import ModelResponseIterator
 
-from luthien_litellm_plugin.streaming.anthropic_ingress import AnthropicIngress, AnthropicWire, ForwardedText
+from luthien_litellm_plugin.streaming.anthropic_ingress import AnthropicIngress, AnthropicWire, SourceEvent
+from luthien_litellm_plugin.streaming.forwarded import ForwardedText
 from tests.anthropic_streams import cut, items, parse, upstream_events
 
 
@@ -42,7 +43,8 @@ async def test_without_text_chunks_text_deltas_stay_events_and_the_rest_is_uncha
     for item, chunk, raw in zip(got, chunked, events, strict=True):
         text = chunk.choices[0].delta.content if chunk.choices else None
         if isinstance(item, ForwardedText):
-            assert item.source.event.raw == raw and item.text == text and b'"text_delta"' in raw
+            assert isinstance(item.source, SourceEvent) and item.source.event.raw == raw
+            assert item.text == text and b'"text_delta"' in raw
         else:
             assert b'"text_delta"' not in raw
             assert item.model_dump(exclude={"created", "id"}) == chunk.model_dump(exclude={"created", "id"})

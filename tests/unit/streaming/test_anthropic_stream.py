@@ -18,8 +18,8 @@ from luthien_litellm_plugin.policies.policy import Policy
 from luthien_litellm_plugin.policies.simple_policy import SimplePolicy
 from luthien_litellm_plugin.policies.string_replacement import StringReplacementOptions, StringReplacementPolicy
 from luthien_litellm_plugin.streaming.anthropic_egress import AnthropicEgress
-from luthien_litellm_plugin.streaming.anthropic_ingress import ForwardedText
 from luthien_litellm_plugin.streaming.anthropic_sse import SSEParser
+from luthien_litellm_plugin.streaming.forwarded import ForwardedText
 from luthien_litellm_plugin.types import RequestMessage, ToolCall
 from tests.anthropic_streams import (
     accumulate,
@@ -33,7 +33,7 @@ from tests.anthropic_streams import (
     upstream_events,
 )
 from tests.fakes.scenarios import BASH, LEAD_IN, TEXT, THINKING, THINKING_SIGNATURE, WEATHER
-from tests.streams import SPAN
+from tests.streams import SPAN, ReadsEveryText, recorded_stream
 
 SCENARIOS = ("text", "tool_calls", "parallel_tool_calls", "tool_only", "thinking", "redacted_thinking", "max_tokens")
 
@@ -183,7 +183,7 @@ async def test_a_block_before_anything_was_served_sends_no_byte() -> None:
     assert [e.payload["status"] for e in completed] == ["blocked"]
 
 
-async def test_upstream_error_event_after_the_start_ends_with_its_error_frame_and_is_recorded() -> None:
+async def test_upstream_error_event_after_the_start_ends_with_its_error_frame_and_isrecorded_stream() -> None:
     sink = InMemoryEventSink()
     body = await serve_anthropic(orchestrator(PassthroughPolicy(), sink), cut(upstream_events("error_event")))
     last = parse(body)[-1]
@@ -328,21 +328,6 @@ async def test_the_recorded_final_response_has_the_usage_the_client_received(pol
     assert final["usage"]["completion_tokens"] == served_usage["output_tokens"]  # type: ignore[index]
 
 
-class ReadsEveryText(SimplePolicy):
-    """Changes nothing, but reads the stream: its text comes as chunks."""
-
-    async def on_response_content(self, content: str, request: RequestMessage) -> str:
-        return content
-
-
-def _recorded(sink: InMemoryEventSink) -> dict[str, object]:
-    [recorded] = [e for e in sink.events if e.event_type == "transaction.streaming_response_recorded"]
-    return {
-        key: {k: v for k, v in value.items() if k not in ("id", "created")} if isinstance(value, dict) else value
-        for key, value in recorded.payload.items()
-    }
-
-
 @pytest.mark.parametrize("scenario", SCENARIOS)
 async def test_text_no_policy_reads_is_recorded_as_if_it_had_been_made_into_chunks(scenario: str) -> None:
     """A passthrough's text deltas skip chunk building; the record must not tell the difference."""
@@ -351,7 +336,7 @@ async def test_text_no_policy_reads_is_recorded_as_if_it_had_been_made_into_chun
     forwarded_body = await serve_anthropic(orchestrator(PassthroughPolicy(), forwarded), cut(events))
     chunked_body = await serve_anthropic(orchestrator(ReadsEveryText(), chunked), cut(events))
     assert forwarded_body == chunked_body == b"".join(events)
-    assert _recorded(forwarded) == _recorded(chunked)
+    assert recorded_stream(forwarded) == recorded_stream(chunked)
     for sink in (forwarded, chunked):
         assert not [e for e in sink.events if e.event_type == "stream.protocol_violation"]
 

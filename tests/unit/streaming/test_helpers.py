@@ -11,12 +11,13 @@ from luthien_litellm_plugin.observability.context import NoOpObservabilityContex
 from luthien_litellm_plugin.orchestration.policy_stream import PolicyStream
 from luthien_litellm_plugin.policies.all_caps import AllCapsPolicy
 from luthien_litellm_plugin.policies.policy import Policy
-from luthien_litellm_plugin.streaming.anthropic_ingress import ForwardedText, SourceEvent
+from luthien_litellm_plugin.streaming.anthropic_ingress import SourceEvent
 from luthien_litellm_plugin.streaming.anthropic_sse import SSEEvent
 from luthien_litellm_plugin.streaming.assembler import StreamingChunkAssembler
 from luthien_litellm_plugin.streaming.blocks import ContentStreamBlock, ToolCallStreamBlock
 from luthien_litellm_plugin.streaming.context import StreamingResponseContext
 from luthien_litellm_plugin.streaming.egress import EgressStream
+from luthien_litellm_plugin.streaming.forwarded import ForwardedText
 from luthien_litellm_plugin.streaming.helpers import (
     drop_block,
     get_last_ingress_chunk,

@@ -18,6 +18,7 @@ from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
 from luthien_litellm_plugin.policies.policy import Policy
 from luthien_litellm_plugin.policies.simple_policy import SimplePolicy
 from luthien_litellm_plugin.policies.string_replacement import StringReplacementOptions, StringReplacementPolicy
+from luthien_litellm_plugin.streaming.forwarded import ForwardedText
 from luthien_litellm_plugin.streaming.responses_egress import ResponsesEgress
 from luthien_litellm_plugin.streaming.responses_events import Event, kind_of
 from luthien_litellm_plugin.streaming.responses_ingress import ResponsesWire
@@ -33,7 +34,7 @@ from tests.responses_streams import (
     text_of,
     upstream_events,
 )
-from tests.streams import SPAN, iterate, request
+from tests.streams import SPAN, ReadsEveryText, iterate, recorded_stream, request
 
 SCENARIOS = ("text", "tool_calls", "parallel_tool_calls", "tool_only", "thinking", "max_tokens")
 ORDERS: dict[str, Callable[[list[Event]], list[Event]]] = {"openai": list, "litellm_translated": interleaved}
@@ -236,7 +237,7 @@ async def test_a_block_after_events_went_out_ends_with_a_consistent_response_fai
 
 
 @pytest.mark.parametrize("scenario", ["error_event", "failed"])
-async def test_upstream_error_events_raise_with_their_code_and_are_recorded(scenario: str) -> None:
+async def test_upstream_error_events_raise_with_their_code_and_arerecorded_stream(scenario: str) -> None:
     sink = InMemoryEventSink()
     with pytest.raises(UpstreamStreamError) as raised:
         await serve_responses(orchestrator(PassthroughPolicy(), sink), upstream_events(scenario))
@@ -280,3 +281,33 @@ def test_nothing_can_follow_a_finished_stream() -> None:
     assert egress.started and egress.finished
     with pytest.raises(RuntimeError, match="has ended"):
         egress.failed("server_error", "too late")
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_text_no_policy_reads_is_recorded_as_if_it_had_been_made_into_chunks(scenario: str, order: str) -> None:
+    """A passthrough's text deltas skip chunk building; neither the client nor the record tells."""
+    events = events_of(scenario, order)
+    forwarded, chunked = InMemoryEventSink(), InMemoryEventSink()
+    forwarded_served = await serve_responses(orchestrator(PassthroughPolicy(), forwarded), events)
+    chunked_served = await serve_responses(orchestrator(ReadsEveryText(), chunked), events)
+    assert forwarded_served == chunked_served
+    assert recorded_stream(forwarded) == recorded_stream(chunked)
+    for sink in (forwarded, chunked):
+        assert not [e for e in sink.events if e.event_type == "stream.protocol_violation"]
+
+
+@pytest.mark.parametrize(("policy", "forwarded"), [(PassthroughPolicy(), True), (ReadsEveryText(), False)])
+async def test_only_text_no_policy_reads_skips_chunk_building(
+    policy: Policy, forwarded: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[str] = []
+    forward_text = ResponsesEgress.forward_text
+
+    def spy(self: ResponsesEgress, delta: ForwardedText) -> None:
+        sent.append(delta.text)
+        forward_text(self, delta)
+
+    monkeypatch.setattr(ResponsesEgress, "forward_text", spy)
+    await serve_responses(orchestrator(policy), upstream_events("text"))
+    assert ("".join(sent) == TEXT) is forwarded and bool(sent) is forwarded
