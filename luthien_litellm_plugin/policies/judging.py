@@ -10,7 +10,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from luthien_litellm_plugin.events import POLICY_JUDGE_VERDICT
 from luthien_litellm_plugin.llm.client import LLMClient
@@ -20,6 +22,17 @@ from luthien_litellm_plugin.types import JSONObject, RequestMessage
 V = TypeVar("V")
 JUDGE_LATENCY = "luthien.judge.latency"
 """Histogram (ms) of judge calls, labelled by `policy` and `judge_model` only."""
+
+
+class JudgeOptions(BaseModel):
+    """The options every judging policy has; each adds its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    judge_model: str = Field(min_length=1, description="A model group of the same proxy (or, as a library, a model).")
+    timeout_seconds: float = Field(default=10, gt=0)
+    on_error: Literal["block", "allow"] = Field(default="block", description="When the judge fails or is unclear.")
+    cache_ttl_seconds: float = Field(default=300, ge=0, description="Remember answers this long (0: never).")
 
 
 class JudgeContext(Protocol):

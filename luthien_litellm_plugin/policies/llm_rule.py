@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Literal
 
 from litellm.types.utils import ModelResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from luthien_litellm_plugin.policies.decisions import decide_blocks
 from luthien_litellm_plugin.policies.judging import (
     JudgeAnswerError,
     JudgeContext,
+    JudgeOptions,
     JudgeVerdict,
     TTLCache,
     ask_model,
@@ -49,17 +49,11 @@ CALL_KIND = "the JSON arguments of a call to the tool '{name}' (a replacement mu
 BLOCK_MESSAGE = "[{policy}: withheld {what}: {explanation}]"
 
 
-class LLMRuleOptions(BaseModel):
+class LLMRuleOptions(JudgeOptions):
     """Options of `llm_rule`."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    judge_model: str = Field(min_length=1, description="A model group of the same proxy (or, as a library, a model).")
     instruction: str = Field(min_length=1, description="The rule, in plain language.")
-    timeout_seconds: float = Field(default=10, gt=0)
-    on_error: Literal["block", "allow"] = Field(default="block", description="When the judge fails or is unclear.")
     prompt: str = Field(default=DEFAULT_PROMPT, description="Template with {instruction}, {kind} and {content}.")
-    cache_ttl_seconds: float = Field(default=300, ge=0, description="Remember answers this long (0: never).")
 
     @field_validator("prompt")
     @classmethod

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Literal
 
 from litellm.types.utils import ModelResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from luthien_litellm_plugin.policies.decisions import decide_blocks
 from luthien_litellm_plugin.policies.judging import (
     JudgeAnswerError,
     JudgeContext,
+    JudgeOptions,
     JudgeVerdict,
     TTLCache,
     ask_model,
@@ -47,22 +47,16 @@ DEFAULT_BLOCK_MESSAGE = "[{policy}: blocked a call to '{tool_name}' (probability
 _MESSAGE_FIELDS = {"policy": "", "tool_name": "", "probability": "", "explanation": "", "reason": ""}
 
 
-class ToolCallJudgeOptions(BaseModel):
+class ToolCallJudgeOptions(JudgeOptions):
     """Options of `tool_call_judge`."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    judge_model: str = Field(min_length=1, description="A model group of the same proxy (or, as a library, a model).")
     threshold: float = Field(default=0.6, ge=0, le=1, description="Block when the probability is at least this.")
-    timeout_seconds: float = Field(default=10, gt=0)
-    on_error: Literal["block", "allow"] = Field(default="block", description="When the judge fails or is unclear.")
     tools: list[str] | None = Field(default=None, description="Judge only these tools (default: all).")
     prompt: str = Field(default=DEFAULT_PROMPT, description="Template with {tool_name} and {arguments}.")
     block_message: str = Field(
         default=DEFAULT_BLOCK_MESSAGE, description="Replaces a blocked call; {policy} {tool_name} {probability} …"
     )
     block_response: bool = Field(default=False, description="Refuse the whole response instead.")
-    cache_ttl_seconds: float = Field(default=300, ge=0, description="Remember verdicts this long (0: never).")
 
     @field_validator("prompt")
     @classmethod
