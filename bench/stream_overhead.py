@@ -70,7 +70,9 @@ async def baseline(items: Sequence[object]) -> float:
 
 async def through_policy(chunks: Sequence[ModelResponseStream], policy: Policy) -> float:
     orchestrator = create_default_orchestrator(policy, ReplayLLMClient(), db_pool=DiscardingSink())
-    request = RequestMessage(model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True)
+    request = RequestMessage.model_validate(
+        {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    )
     final = await orchestrator.process_request(request, "bench", INVALID_SPAN)
     start = time.perf_counter()
     async for _ in orchestrator.stream_response(iterate(chunks), "bench", INVALID_SPAN, final):
@@ -81,17 +83,22 @@ async def through_policy(chunks: Sequence[ModelResponseStream], policy: Policy) 
 def anthropic_reads(events: int) -> list[bytes]:
     """An Anthropic SSE text stream with `events` text deltas, cut into 1 KB reads like TCP."""
     words = ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog.", ""]
-    message = {"id": "msg_bench", "type": "message", "role": "assistant", "model": "claude", "content": []}
-    start = {**message, "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 9, "output_tokens": 1}}
+    message: JSONObject = {"id": "msg_bench", "type": "message", "role": "assistant", "model": "claude", "content": []}
+    start: JSONObject = {
+        **message,
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 9, "output_tokens": 1},
+    }
     parts = [
         encode_event("message_start", {"type": "message_start", "message": start}),
         encode_event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": TEXT_BLOCK}),
     ]
     for i in range(events):
-        delta = {"type": "text_delta", "text": words[i % len(words)] + " "}
+        delta: JSONObject = {"type": "text_delta", "text": words[i % len(words)] + " "}
         parts.append(encode_event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}))
     parts.append(encode_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
-    stop = {"stop_reason": "end_turn", "stop_sequence": None}
+    stop: JSONObject = {"stop_reason": "end_turn", "stop_sequence": None}
     parts.append(encode_event("message_delta", {"type": "message_delta", "delta": stop, "usage": {"output_tokens": 9}}))
     parts.append(encode_event("message_stop", {"type": "message_stop"}))
     body = b"".join(parts)
@@ -100,7 +107,9 @@ def anthropic_reads(events: int) -> list[bytes]:
 
 async def anthropic_through_policy(reads: Sequence[bytes], policy: Policy) -> float:
     orchestrator = create_default_orchestrator(policy, ReplayLLMClient(), db_pool=DiscardingSink())
-    request = RequestMessage(model="claude", messages=[{"role": "user", "content": "hi"}], stream=True)
+    request = RequestMessage.model_validate(
+        {"model": "claude", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    )
     final = await orchestrator.process_request(request, "bench", INVALID_SPAN)
     start = time.perf_counter()
     async for _ in orchestrator.stream_anthropic_response(iterate(reads), "bench", INVALID_SPAN, final):
@@ -117,7 +126,9 @@ def responses_events(deltas: int) -> list[object]:
 
 async def responses_through_policy(events: Sequence[object], policy: Policy) -> float:
     orchestrator = create_default_orchestrator(policy, ReplayLLMClient(), db_pool=DiscardingSink())
-    request = RequestMessage(model="bench", messages=[{"role": "user", "content": "hi"}], stream=True)
+    request = RequestMessage.model_validate(
+        {"model": "bench", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    )
     final = await orchestrator.process_request(request, "bench", INVALID_SPAN)
     start = time.perf_counter()
     async for _ in orchestrator.stream_responses_response(iterate(events), "bench", INVALID_SPAN, final):
