@@ -9,7 +9,7 @@ from litellm.types.utils import ModelResponseStream
 
 from luthien_litellm_plugin.chunks import delta_of, single_choice, tool_calls_of, with_delta
 from luthien_litellm_plugin.orchestration.policy_stream import PolicyStream
-from luthien_litellm_plugin.streaming.forwarded import ForwardedText
+from luthien_litellm_plugin.streaming.forwarded import StreamItem
 from luthien_litellm_plugin.streaming.holds import Changes
 
 Chunk = ModelResponseStream
@@ -77,7 +77,7 @@ class ChainStream(Generic[Out]):
         self._closed = [False] * len(self._stages)
         self._finished = [False] * len(self._links)
 
-    async def feed(self, chunk: Chunk | ForwardedText) -> None:
+    async def feed(self, chunk: StreamItem) -> None:
         await self._stages[0].feed(chunk)
         await self.pump()
 

@@ -30,7 +30,7 @@ from luthien_litellm_plugin.streaming.context import StreamingResponseContext
 from luthien_litellm_plugin.streaming.egress import EgressStream
 from luthien_litellm_plugin.streaming.egress_validator import EgressValidator
 from luthien_litellm_plugin.streaming.error_types import anthropic_error_event
-from luthien_litellm_plugin.streaming.forwarded import ForwardedText
+from luthien_litellm_plugin.streaming.forwarded import ForwardedText, StreamItem
 from luthien_litellm_plugin.streaming.holds import Changes, Holds
 from luthien_litellm_plugin.streaming.release import Release
 from luthien_litellm_plugin.streaming.responses_egress import ResponsesEgress
@@ -214,10 +214,8 @@ class PolicyOrchestrator:
         stream = self._policy_stream(
             transaction, request, egress, deadline, partial(_forward, recorder, egress.forward_text)
         )
-        # Text no policy reads is not made into chunks: it goes out as the upstream's own events.
-        text_chunks = not (isinstance(stream, PolicyStream) and stream.hooks.none)
         return serve_batches(
-            AnthropicIngress(wire, text_chunks=text_chunks).batches(upstream),
+            AnthropicIngress(wire, text_chunks=_reads_text(stream)).batches(upstream),
             stream,
             deadline=deadline,
             join=b"".join,
@@ -251,13 +249,9 @@ class PolicyOrchestrator:
         deadline = IdleDeadline(self.stream_idle_timeout_seconds)
         forward = partial(_forward, recorder, egress.forward_text)
         stream = self._policy_stream(transaction, request, egress, deadline, forward)
-        # Text no policy reads is not made into chunks: it goes out as the upstream's own events.
-        text_chunks = not (isinstance(stream, PolicyStream) and stream.hooks.none)
         return serve_chunks(
-            ResponsesIngress(wire, text_chunks=text_chunks).chunks(upstream),
-            cast(
-                StreamProcessor[Chunk | ForwardedText, object], stream
-            ),  # its items are events; the error item may be bytes
+            ResponsesIngress(wire, text_chunks=_reads_text(stream)).chunks(upstream),
+            cast(StreamProcessor[StreamItem, object], stream),  # its items are events; the error item may be bytes
             deadline=deadline,
             finish=partial(self._finish_stream, transaction_id),
             error_item=None if error_event is None else partial(_with_egress, error_event, egress),
@@ -438,6 +432,12 @@ class PolicyOrchestrator:
             last, egress, contexts(last, scratchpad), _unobserved if firsts else observe_ingress, changes
         )
         return ChainStream(links, final, changes)
+
+
+def _reads_text(stream: PolicyStream[Out] | ChainStream[Out]) -> bool:
+    """Whether the stream's text deltas must be made into chunks. Text no policy reads is not:
+    it goes out as the upstream's own events."""
+    return not (isinstance(stream, PolicyStream) and stream.forwards_text)
 
 
 def _forward(recorder: TransactionRecorder, send: Callable[[ForwardedText], None], delta: ForwardedText) -> None:

@@ -13,7 +13,7 @@ from luthien_litellm_plugin.policies.policy import Policy, StreamHooks, fail_clo
 from luthien_litellm_plugin.streaming.assembler import StreamingChunkAssembler
 from luthien_litellm_plugin.streaming.blocks import ContentStreamBlock, StreamBlock, ToolCallStreamBlock
 from luthien_litellm_plugin.streaming.context import StreamingResponseContext
-from luthien_litellm_plugin.streaming.forwarded import ForwardedText
+from luthien_litellm_plugin.streaming.forwarded import ForwardedText, StreamItem
 from luthien_litellm_plugin.streaming.holds import Changes, Holds
 from luthien_litellm_plugin.streaming.release import Egress, Release
 
@@ -55,11 +55,18 @@ class PolicyStream(Generic[Out]):
         self._forward = forward
         self._finish_reason: str | None = None
 
-    async def feed(self, chunk: Chunk | ForwardedText) -> None:
+    @property
+    def forwards_text(self) -> bool:
+        """Whether text deltas may come as `ForwardedText`: the policy reads none, and there is
+        somewhere to send them."""
+        return self._forward is not None and self.hooks.none
+
+    async def feed(self, chunk: StreamItem) -> None:
         if isinstance(chunk, ForwardedText):
-            if self._forward is None or not self.hooks.none:
+            forward = self._forward
+            if forward is None or not self.hooks.none:  # not `forwards_text`: narrows `forward`
                 raise TypeError(f"policy '{self.policy.name}' reads the stream: its text must come as chunks")
-            self._forward(chunk)
+            forward(chunk)
             return
         self._observe_ingress(chunk)
         if self.hooks.none:

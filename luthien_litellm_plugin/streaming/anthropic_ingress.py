@@ -22,7 +22,7 @@ from litellm.types.utils import ModelResponseStream
 from luthien_litellm_plugin.chunks import with_text
 from luthien_litellm_plugin.errors import UpstreamStreamError
 from luthien_litellm_plugin.streaming.anthropic_sse import SSEEvent, SSEParser
-from luthien_litellm_plugin.streaming.forwarded import ForwardedText
+from luthien_litellm_plugin.streaming.forwarded import ForwardedText, StreamItem
 from luthien_litellm_plugin.types import JSONObject
 
 FRAMING_EVENTS = frozenset({"message_start", "message_delta", "message_stop"})
@@ -34,9 +34,6 @@ class SourceEvent:
 
     event: SSEEvent
     data: JSONObject
-
-
-IngressItem = ModelResponseStream | ForwardedText
 
 
 class AnthropicWire:
@@ -72,7 +69,7 @@ class AnthropicIngress:
         self._converter = ModelResponseIterator(streaming_response=None, sync_stream=False)
         self._text_template: ModelResponseStream | None = None
 
-    async def batches(self, upstream: AsyncIterator[bytes]) -> AsyncGenerator[list[IngressItem], None]:
+    async def batches(self, upstream: AsyncIterator[bytes]) -> AsyncGenerator[list[StreamItem], None]:
         """One list per upstream read: an item for each event the read completed (reads that
         complete none yield nothing).
 
@@ -81,7 +78,7 @@ class AnthropicIngress:
         """
         try:
             async for item in upstream:
-                batch: list[IngressItem] = []
+                batch: list[StreamItem] = []
                 for event in self._parser.feed(_as_bytes(item)):
                     try:
                         batch.append(self.convert(event))
@@ -98,7 +95,7 @@ class AnthropicIngress:
             if aclose is not None:
                 await aclose()
 
-    def convert(self, event: SSEEvent) -> IngressItem:
+    def convert(self, event: SSEEvent) -> StreamItem:
         data = event.json()
         if event.event == "error":
             raise UpstreamStreamError.from_anthropic_event(data)

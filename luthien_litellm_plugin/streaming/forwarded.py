@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from litellm.types.utils import ModelResponseStream
+
 
 @dataclass(frozen=True, slots=True)
 class ForwardedText:
@@ -12,3 +14,7 @@ class ForwardedText:
 
     source: object
     text: str
+
+
+StreamItem = ModelResponseStream | ForwardedText
+"""What an ingress hands the engine: a chunk, or a text delta left as its event."""

@@ -22,7 +22,7 @@ from litellm.types.utils import ModelResponseStream
 from luthien_litellm_plugin.chunks import with_text
 from luthien_litellm_plugin.errors import UpstreamStreamError
 from luthien_litellm_plugin.streaming import responses_events as ev
-from luthien_litellm_plugin.streaming.forwarded import ForwardedText
+from luthien_litellm_plugin.streaming.forwarded import ForwardedText, StreamItem
 from luthien_litellm_plugin.streaming.responses_events import Event, kind_of, plain_object
 
 
@@ -84,9 +84,7 @@ class ResponsesIngress:
         )
         self._text_template: ModelResponseStream | None = None
 
-    async def chunks(
-        self, upstream: AsyncIterator[object]
-    ) -> AsyncGenerator[ModelResponseStream | ForwardedText, None]:
+    async def chunks(self, upstream: AsyncIterator[object]) -> AsyncGenerator[StreamItem, None]:
         """Raises `UpstreamStreamError` for an upstream `error` / `response.failed` event, and for a
         stream that ends before `response.completed` (a truncated response is not a complete one)."""
         try:
@@ -101,7 +99,7 @@ class ResponsesIngress:
             if aclose is not None:
                 await aclose()
 
-    def convert(self, event: Event) -> ModelResponseStream | ForwardedText:
+    def convert(self, event: Event) -> StreamItem:
         kind = kind_of(event)
         if kind in (ev.ERROR, ev.FAILED):
             raise UpstreamStreamError.from_responses_event(kind, plain_object(event))
