@@ -214,12 +214,22 @@ class PolicyOrchestrator:
         stream = self._policy_stream(
             transaction, request, egress, deadline, partial(_forward, recorder, egress.forward_text)
         )
+        ingress = AnthropicIngress(wire, text_chunks=_reads_text(stream))
+
+        async def finish(status: TerminalStatus, error: str | None) -> None:
+            usage = ingress.unreported_usage()  # the stream ended before message_delta
+            if usage is not None:
+                recorder.add_ingress_chunk(usage)
+                if egress.started:  # the client received message_start, and the usage it carries
+                    recorder.add_egress_chunk(usage)
+            await self._finish_stream(transaction_id, status, error)
+
         return serve_batches(
-            AnthropicIngress(wire, text_chunks=_reads_text(stream)).batches(upstream),
+            ingress.batches(upstream),
             stream,
             deadline=deadline,
             join=b"".join,
-            finish=partial(self._finish_stream, transaction_id),
+            finish=finish,
             error_frame=error_frame,
             client_error=client_error,
             keepalive=keepalive,

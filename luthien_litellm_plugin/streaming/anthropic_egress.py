@@ -131,7 +131,7 @@ class AnthropicEgress:
         delta = self._message_delta(upstream_finish_reason)
         self._send(delta)
         stop = self._wire.framing.get("message_stop")
-        self._send(_source(stop) if stop is not None else _built("message_stop", {"type": "message_stop"}))
+        self._send((stop.event, stop.data) if stop is not None else _built("message_stop", {"type": "message_stop"}))
         self._finished = True
         stop_reason = _stop_reason(delta[1])
         finish_reason = FINISH_FOR_STOP_REASON.get(stop_reason or "", "stop")
@@ -238,7 +238,7 @@ class AnthropicEgress:
     def _message_delta(self, upstream_finish_reason: str | None) -> tuple[SSEEvent, JSONObject]:
         source = self._wire.framing.get("message_delta")
         data: JSONObject = (
-            source.json()
+            source.data
             if source is not None
             else {"type": "message_delta", "delta": {"stop_reason": None, "stop_sequence": None}, "usage": {}}
         )
@@ -251,7 +251,7 @@ class AnthropicEgress:
         if reason == "tool_use" and not self._tool_use_served:
             reason = "end_turn"
         if source is not None and reason == upstream_reason:
-            return source, data
+            return source.event, data
         delta = data.get("delta")
         changed: JSONObject = {**data, "delta": {**(delta if isinstance(delta, dict) else {}), "stop_reason": reason}}
         return _built("message_delta", changed)
@@ -259,7 +259,9 @@ class AnthropicEgress:
     def _start(self) -> None:
         self._started = True
         start = self._wire.framing.get("message_start")
-        first = _source(start) if start is not None else _built("message_start", _message_start(self.template))
+        first = (
+            (start.event, start.data) if start is not None else _built("message_start", _message_start(self.template))
+        )
         held, self._held = self._held, []
         for event in (first, *held):
             self._write(event)
@@ -291,10 +293,6 @@ def encode_event(kind: str, data: JSONObject) -> bytes:
 def _built(kind: str, data: JSONObject) -> tuple[SSEEvent, JSONObject]:
     raw = encode_event(kind, data)
     return SSEEvent(kind, "", raw), data
-
-
-def _source(event: SSEEvent) -> tuple[SSEEvent, JSONObject]:
-    return event, event.json()
 
 
 def _reindexed(source: SourceEvent, index: int) -> tuple[SSEEvent, JSONObject]:

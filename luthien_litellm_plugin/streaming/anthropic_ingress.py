@@ -9,6 +9,12 @@ unchanged goes out as the exact upstream bytes) and the message framing events.
 When no policy reads the stream (a passthrough), text deltas, the bulk of a stream, are not
 made into chunks at all: each stays its upstream event (`ForwardedText`), which the egress sends
 as it came and the recorder reads the text of.
+
+Usage is reported once, on the `message_delta` chunk, cumulatively (as OpenAI streams report it,
+once at the end): `message_start`'s usage is merged into it rather than converted on its own
+(LiteLLM's conversion of a usage costs five times that of an event, and it would otherwise be paid
+twice per stream, once before the first byte). A stream that ends before `message_delta` has its
+`message_start` usage converted only then (`unreported_usage`), for the record.
 """
 
 from __future__ import annotations
@@ -41,14 +47,14 @@ class AnthropicWire:
 
     def __init__(self) -> None:
         self._sources: dict[int, tuple[ModelResponseStream, SourceEvent]] = {}
-        self.framing: dict[str, SSEEvent] = {}
+        self.framing: dict[str, SourceEvent] = {}
         """The upstream's `message_start`, `message_delta` and `message_stop` events, by type."""
 
     def remember(self, chunk: ModelResponseStream, source: SourceEvent) -> None:
         # The chunk is kept alongside its id so the id cannot be reused while remembered.
         self._sources[id(chunk)] = (chunk, source)
         if source.event.event in FRAMING_EVENTS:
-            self.framing[source.event.event] = source.event
+            self.framing[source.event.event] = source
 
     def source_of(self, chunk: ModelResponseStream) -> SourceEvent | None:
         """The upstream event `chunk` was made from, if it is that very upstream chunk."""
@@ -68,6 +74,9 @@ class AnthropicIngress:
         self._parser = SSEParser()
         self._converter = ModelResponseIterator(streaming_response=None, sync_stream=False)
         self._text_template: ModelResponseStream | None = None
+        self._start_usage: JSONObject | None = None
+        self._empty_template: ModelResponseStream | None = None
+        self._text_block_open = False
 
     async def batches(self, upstream: AsyncIterator[bytes]) -> AsyncGenerator[list[StreamItem], None]:
         """One list per upstream read: an item for each event the read completed (reads that
@@ -102,14 +111,61 @@ class AnthropicIngress:
         text = _text_delta(data)
         if text is not None and not self._text_chunks:
             return ForwardedText(SourceEvent(event, data), text)
+        empty = self._is_empty(data)
         if text is not None and self._text_template is not None:
             chunk = with_text(self._text_template, text)
+        elif empty and self._empty_template is not None:
+            chunk = with_text(self._empty_template, "")
         else:
-            chunk = self._converter.chunk_parser(data)
+            chunk = self._converter.chunk_parser(self._usage_once(data))
             if text is not None:
                 self._text_template = chunk
+            elif empty:
+                self._empty_template = chunk
         self.wire.remember(chunk, SourceEvent(event, data))
         return chunk
+
+    def _is_empty(self, data: JSONObject) -> bool:
+        """Whether LiteLLM's parser makes `data` a chunk with nothing in it and keeps no state
+        from it: `message_stop`, `ping`, and the start and stop of a text block (the parser's
+        block state matters only to tool and thinking blocks, which reset it when they start).
+        Keeps track of whether a text block is open.
+
+        The chunks of such events are copies of the stream's first, like text deltas' (`with_text`)."""
+        kind = data.get("type")
+        if kind == "content_block_start":
+            block = data.get("content_block")
+            self._text_block_open = isinstance(block, dict) and block.get("type") == "text"
+            return self._text_block_open and isinstance(block, dict) and block.get("text") == ""
+        if kind == "content_block_stop":
+            was_text, self._text_block_open = self._text_block_open, False
+            return was_text
+        return kind in ("message_stop", "ping")
+
+    def _usage_once(self, data: JSONObject) -> JSONObject:
+        """`data` as LiteLLM's parser should see it: `message_start` without its usage, which
+        is kept and merged under `message_delta`'s (the merge LiteLLM itself would make)."""
+        kind = data.get("type")
+        if kind == "message_start":
+            message = data.get("message")
+            usage = message.get("usage") if isinstance(message, dict) else None
+            if isinstance(message, dict) and isinstance(usage, dict):
+                self._start_usage = usage
+                return {**data, "message": {key: value for key, value in message.items() if key != "usage"}}
+        elif kind == "message_delta" and self._start_usage is not None:
+            usage = data.get("usage")
+            merged = {**self._start_usage, **usage} if isinstance(usage, dict) else self._start_usage
+            self._start_usage = None
+            return {**data, "usage": merged}
+        return data
+
+    def unreported_usage(self) -> ModelResponseStream | None:
+        """For a stream that ended before `message_delta`: a usage-only chunk with the usage
+        `message_start` reported (converted by LiteLLM's parser, as a `message_start` carrying it)."""
+        usage, self._start_usage = self._start_usage, None
+        if usage is None:
+            return None
+        return self._converter.chunk_parser({"type": "message_start", "message": {"usage": usage}})
 
 
 def _text_delta(data: JSONObject) -> str | None:

@@ -229,6 +229,25 @@ async def test_a_stream_cut_before_message_stop_is_an_error_not_a_complete_respo
     assert [e.payload["status"] for e in completed] == ["error"]
 
 
+@pytest.mark.parametrize("policy", [PassthroughPolicy(), AllCapsPolicy()], ids=["served", "nothing_served"])
+async def test_a_cut_stream_records_the_usage_message_start_reported(policy: Policy) -> None:
+    sink = InMemoryEventSink()
+    events = upstream_events("text")
+    served = True
+    try:
+        await serve_anthropic(orchestrator(policy, sink), cut(events[:-3]))
+    except UpstreamStreamError:
+        served = False  # all_caps held the text: nothing went out, an HTTP error instead
+    assert served == isinstance(policy, PassthroughPolicy)
+    start_usage = json.loads(parse(events[0])[0].data)["message"]["usage"]
+    recorded = recorded_stream(sink)
+    original, final = recorded["original_response"]["usage"], recorded["final_response"]["usage"]  # type: ignore[index]
+    assert original["completion_tokens"] == start_usage["output_tokens"]
+    assert final == (original if served else None)  # what the client received: message_start, or nothing
+    [completed] = [e for e in sink.events if e.event_type == "transaction.completed"]
+    assert completed.payload["usage"] == original and completed.payload["status"] == "error"
+
+
 class DropWeather(SimplePolicy):
     async def on_response_tool_call(self, tool_call: ToolCall, request: RequestMessage) -> ToolCall | str | None:
         return None if tool_call.name == WEATHER.name else tool_call
