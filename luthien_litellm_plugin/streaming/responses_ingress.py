@@ -11,12 +11,13 @@ stream, text deltas are not made into chunks: each stays its event (`ForwardedTe
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from litellm.completion_extras.litellm_responses_transformation.transformation import (
     OpenAiResponsesToChatCompletionStreamIterator,
 )
+from litellm.types.llms.base import BaseLiteLLMOpenAIResponseObject
 from litellm.types.utils import ModelResponseStream
 
 from luthien_litellm_plugin.chunks import with_text
@@ -83,6 +84,7 @@ class ResponsesIngress:
             sync_stream=False,
         )
         self._text_template: ModelResponseStream | None = None
+        self._empty_template: ModelResponseStream | None = None
 
     async def chunks(self, upstream: AsyncIterator[object]) -> AsyncGenerator[StreamItem, None]:
         """Raises `UpstreamStreamError` for an upstream `error` / `response.failed` event, and for a
@@ -106,8 +108,11 @@ class ResponsesIngress:
         text = event.get("delta") if kind == ev.TEXT_DELTA else None
         if isinstance(text, str) and not self._text_chunks:
             return ForwardedText(SourceEvent(event, kind), text)
+        empty = _is_empty(kind, event)
         if isinstance(text, str) and self._text_template is not None:
             chunk = with_text(self._text_template, text)
+        elif empty and self._empty_template is not None:
+            chunk = with_text(self._empty_template, "")
         else:
             data = event.model_dump()
             if kind == ev.REASONING_SUMMARY_DELTA:
@@ -115,8 +120,24 @@ class ResponsesIngress:
             chunk = self._converter.chunk_parser(data)
             if isinstance(text, str):
                 self._text_template = chunk
+            elif empty:
+                self._empty_template = chunk
         self.wire.remember(chunk, SourceEvent(event, kind))
         return chunk
+
+
+def _is_empty(kind: str, event: Event) -> bool:
+    """Whether LiteLLM's parser makes `event` a chunk with nothing in it and keeps no state from it
+    (the content parts and the text's end, and a message item's start and end). The chunks of
+    such events are copies of the stream's first, like text deltas' (`with_text`), and the
+    event, which may hold the whole text, is not dumped for the parser."""
+    if kind in (ev.PART_ADDED, ev.TEXT_DONE, ev.PART_DONE):
+        return True
+    if kind in (ev.ITEM_ADDED, ev.ITEM_DONE):
+        item = event.get("item")
+        kind_of_item = item.get("type") if isinstance(item, BaseLiteLLMOpenAIResponseObject | Mapping) else None
+        return kind_of_item == "message"
+    return False
 
 
 def _as_event(item: object) -> Event:
