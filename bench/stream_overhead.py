@@ -30,6 +30,7 @@ from luthien_litellm_plugin.llm.litellm_client import LiteLLMClient
 from luthien_litellm_plugin.llm.replay_client import ReplayLLMClient
 from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
 from luthien_litellm_plugin.policies.all_caps import AllCapsPolicy
+from luthien_litellm_plugin.policies.block_tools import BlockToolsOptions, BlockToolsPolicy
 from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
 from luthien_litellm_plugin.policies.policy import Policy
 from luthien_litellm_plugin.policies.simple_policy import SimplePolicy
@@ -136,6 +137,10 @@ async def responses_through_policy(events: Sequence[object], policy: Policy) -> 
     return time.perf_counter() - start
 
 
+def block_bash() -> Policy:
+    return BlockToolsPolicy(BlockToolsOptions(tools=["Bash"]))
+
+
 async def main(chars: int = TEXT_CHARS, rounds: int = ROUNDS) -> dict[str, dict[str, float]]:
     """Measure every arm; print the tables and return µs per item by API and arm."""
     chunks = await litellm_chunks(chars)
@@ -143,6 +148,7 @@ async def main(chars: int = TEXT_CHARS, rounds: int = ROUNDS) -> dict[str, dict[
         "passthrough (forward each chunk)": PassthroughPolicy,
         "SimplePolicy, no transform": SimplePolicy,
         "SimplePolicy, upper-case (all_caps)": AllCapsPolicy,
+        "block_tools (decides tool calls only)": block_bash,
     }
     samples: dict[str, list[float]] = {name: [] for name in arms}
     base: list[float] = []
