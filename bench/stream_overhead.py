@@ -5,7 +5,9 @@ chunks, no network) through `PolicyOrchestrator.stream_response` and subtracts t
 merely iterating the same chunks. The `/v1/messages` arms do the same with an Anthropic SSE
 stream of as many events (bytes cut in 1 KB reads) through `stream_anthropic_response`, the
 `/v1/responses` arms with a Responses stream of as many events (LiteLLM's parsed event objects,
-as the proxy hands them over) through `stream_responses_response`.
+as the proxy hands them over) through `stream_responses_response`. A last table gives the
+cost of a whole short transaction (request, 5 text deltas, records) per API: the fixed cost
+per stream that the per-event numbers amortize away.
 Run: `.venv/bin/python -m bench.stream_overhead`.
 """
 
@@ -15,7 +17,7 @@ import asyncio
 import os
 import statistics
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -40,6 +42,9 @@ from luthien_litellm_plugin.types import JSONObject, RequestMessage
 
 TEXT_CHARS = 6_000  # LiteLLM's mock streams 3 characters a chunk → ~2,000 chunks
 ROUNDS = 15
+SHORT_DELTAS = 5
+SHORT_STREAMS = 100
+"""Transactions per arm and round in the short-stream table (their median is the round's value)."""
 T = TypeVar("T")
 TEXT_BLOCK: JSONObject = {"type": "text", "text": ""}
 
@@ -74,8 +79,8 @@ async def through_policy(chunks: Sequence[ModelResponseStream], policy: Policy) 
     request = RequestMessage.model_validate(
         {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "stream": True}
     )
+    start = time.perf_counter()  # the request's processing counts too: it is paid per stream
     final = await orchestrator.process_request(request, "bench", INVALID_SPAN)
-    start = time.perf_counter()
     async for _ in orchestrator.stream_response(iterate(chunks), "bench", INVALID_SPAN, final):
         pass
     return time.perf_counter() - start
@@ -111,8 +116,8 @@ async def anthropic_through_policy(reads: Sequence[bytes], policy: Policy) -> fl
     request = RequestMessage.model_validate(
         {"model": "claude", "messages": [{"role": "user", "content": "hi"}], "stream": True}
     )
+    start = time.perf_counter()  # the request's processing counts too: it is paid per stream
     final = await orchestrator.process_request(request, "bench", INVALID_SPAN)
-    start = time.perf_counter()
     async for _ in orchestrator.stream_anthropic_response(iterate(reads), "bench", INVALID_SPAN, final):
         pass
     return time.perf_counter() - start
@@ -130,8 +135,8 @@ async def responses_through_policy(events: Sequence[object], policy: Policy) -> 
     request = RequestMessage.model_validate(
         {"model": "bench", "messages": [{"role": "user", "content": "hi"}], "stream": True}
     )
+    start = time.perf_counter()  # the request's processing counts too: it is paid per stream
     final = await orchestrator.process_request(request, "bench", INVALID_SPAN)
-    start = time.perf_counter()
     async for _ in orchestrator.stream_responses_response(iterate(events), "bench", INVALID_SPAN, final):
         pass
     return time.perf_counter() - start
@@ -171,7 +176,7 @@ async def main(chars: int = TEXT_CHARS, rounds: int = ROUNDS) -> dict[str, dict[
         for name, make in arms.items():
             responses_samples[name].append(await responses_through_policy(events, make()))
     print(f"{len(chunks)} LiteLLM chunks per stream, {rounds} rounds, median; default recorder (events discarded)")
-    return {
+    results = {
         "chat": report("/v1/chat/completions", "µs/chunk", samples, base, len(chunks)),
         "messages": report(
             "/v1/messages (Anthropic SSE bytes)", "µs/event", anthropic_samples, anthropic_base, len(chunks) + 5
@@ -180,6 +185,33 @@ async def main(chars: int = TEXT_CHARS, rounds: int = ROUNDS) -> dict[str, dict[
             "/v1/responses (LiteLLM's event objects)", "µs/event", responses_samples, responses_base, len(events)
         ),
     }
+    results["short"] = await short_streams(arms, rounds)
+    return results
+
+
+async def short_streams(arms: dict[str, Callable[[], Policy]], rounds: int) -> dict[str, float]:
+    """µs per whole transaction (request, a stream of `SHORT_DELTAS` text deltas, records): the
+    fixed cost per stream, which dominates the short streams of agents."""
+    short_chunks = await litellm_chunks(SHORT_DELTAS * 3)  # LiteLLM's mock streams 3 characters a chunk
+    reads, events = anthropic_reads(SHORT_DELTAS), responses_events(SHORT_DELTAS)
+    apis: dict[str, Callable[[Policy], Awaitable[float]]] = {
+        "chat": lambda policy: through_policy(short_chunks, policy),
+        "messages": lambda policy: anthropic_through_policy(reads, policy),
+        "responses": lambda policy: responses_through_policy(events, policy),
+    }
+    samples: dict[tuple[str, str], list[float]] = {(api, arm): [] for api in apis for arm in arms}
+    for _ in range(rounds):
+        for (api, arm), values in samples.items():
+            run = [await apis[api](arms[arm]()) for _ in range(SHORT_STREAMS)]
+            values.append(statistics.median(run))
+    print(f"\nShort streams ({SHORT_DELTAS} text deltas): µs per transaction, request included")
+    print(f"{'arm':40} " + " ".join(f"{api:>10}" for api in apis))
+    per_stream: dict[str, float] = {}
+    for arm in arms:
+        cells = [statistics.median(samples[api, arm]) * 1e6 for api in apis]
+        per_stream.update({f"{api} {arm}": cell for api, cell in zip(apis, cells, strict=True)})
+        print(f"{arm:40} " + " ".join(f"{cell:10.0f}" for cell in cells))
+    return per_stream
 
 
 def report(title: str, unit: str, samples: dict[str, list[float]], base: list[float], count: int) -> dict[str, float]:
