@@ -25,6 +25,42 @@ def upstream_events(scenario: str, seed: str = "seed") -> list[bytes]:
     return anthropic_stream_events(build_scenario(parse_options(body), "anthropic"), Ids(seed), "claude-test")
 
 
+Block = tuple[dict[str, object], Sequence[dict[str, object]]]
+"""A content block's `content_block` and its deltas."""
+
+
+def message_events(blocks: Sequence[Block], stop_reason: str = "tool_use") -> list[bytes]:
+    """The SSE events of a streamed message made of `blocks`, framed as Anthropic frames it."""
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-test", "content": []}
+    usage = {"input_tokens": 3, "output_tokens": 1}
+    events = [sse_event("message_start", {"type": "message_start", "message": {**message, "usage": usage}})]
+    for index, (block, deltas) in enumerate(blocks):
+        start = {"type": "content_block_start", "index": index, "content_block": block}
+        events.append(sse_event("content_block_start", start))
+        for delta in deltas:
+            events.append(
+                sse_event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+            )
+        events.append(sse_event("content_block_stop", {"type": "content_block_stop", "index": index}))
+    stop = {"stop_reason": stop_reason, "stop_sequence": None}
+    events.append(sse_event("message_delta", {"type": "message_delta", "delta": stop, "usage": {"output_tokens": 9}}))
+    events.append(sse_event("message_stop", {"type": "message_stop"}))
+    return events
+
+
+def text_block(*deltas: str, opening: str = "") -> Block:
+    return {"type": "text", "text": opening}, [{"type": "text_delta", "text": delta} for delta in deltas]
+
+
+def tool_use_block(call_id: str, name: str, *fragments: str) -> Block:
+    block = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+    return block, [{"type": "input_json_delta", "partial_json": fragment} for fragment in fragments]
+
+
+def sse_event(kind: str, data: dict[str, object]) -> bytes:
+    return f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode()
+
+
 def cut(events: Sequence[bytes]) -> list[bytes]:
     """The events cut into TCP-like reads: several per read, split mid-JSON, newline apart."""
     return coalesce_writes(events)

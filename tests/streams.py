@@ -18,9 +18,14 @@ from opentelemetry.trace import INVALID_SPAN, Span
 
 from luthien_litellm_plugin.events import InMemoryEventSink
 from luthien_litellm_plugin.orchestration.policy_orchestrator import PolicyOrchestrator
+from luthien_litellm_plugin.policies.block_tools import BlockToolsOptions, BlockToolsPolicy
+from luthien_litellm_plugin.policies.policy import Policy
 from luthien_litellm_plugin.policies.simple_policy import SimplePolicy
+from luthien_litellm_plugin.streaming.blocks import ContentStreamBlock
+from luthien_litellm_plugin.streaming.context import StreamingResponseContext
 from luthien_litellm_plugin.streaming.egress_validator import validate_stream
-from luthien_litellm_plugin.types import RequestMessage
+from luthien_litellm_plugin.types import RequestMessage, ToolCall
+from tests.fakes.scenarios import BASH, WEATHER
 
 SPAN: Span = INVALID_SPAN
 T = TypeVar("T")
@@ -150,3 +155,41 @@ def recorded_stream(sink: InMemoryEventSink) -> dict[str, object]:
         key: {k: v for k, v in value.items() if k not in ("id", "created")} if isinstance(value, dict) else value
         for key, value in recorded.payload.items()
     }
+
+
+class _DropWeather(SimplePolicy):
+    async def on_response_tool_call(self, tool_call: ToolCall, request: RequestMessage) -> ToolCall | str | None:
+        return None if tool_call.name == WEATHER.name else tool_call
+
+
+class _ReplaceWeather(SimplePolicy):
+    async def on_response_tool_call(self, tool_call: ToolCall, request: RequestMessage) -> ToolCall | str | None:
+        return "[no weather today]" if tool_call.name == WEATHER.name else tool_call
+
+
+class _DropWeatherReadingText(_DropWeather, ReadsEveryText):
+    """The same decisions, but it reads text: its text comes as chunks."""
+
+
+class _ReplaceWeatherReadingText(_ReplaceWeather, ReadsEveryText):
+    """The same decisions, but it reads text: its text comes as chunks."""
+
+
+class _BlockToolsReadingText(BlockToolsPolicy):
+    async def on_content_complete(self, ctx: StreamingResponseContext, block: ContentStreamBlock) -> None:
+        """Forwards the block (the default), but reads text: its text comes as chunks."""
+
+
+def tool_deciders() -> list[tuple[Policy, Policy]]:
+    """Policies deciding only tool calls (no hook reads text, so it is forwarded) — `block_tools`
+    on bash, a SimplePolicy dropping the weather call, one replacing it with text — each with a
+    twin making the same decisions that reads text (so its text comes as chunks)."""
+    bash = BlockToolsOptions(tools=[BASH.name])
+    return [
+        (BlockToolsPolicy(bash), _BlockToolsReadingText(bash).named("BlockToolsPolicy")),
+        (_DropWeather().named("drop"), _DropWeatherReadingText().named("drop")),
+        (_ReplaceWeather().named("replace"), _ReplaceWeatherReadingText().named("replace")),
+    ]
+
+
+TOOL_DECIDER_IDS = ["block_tools", "drop", "replace"]

@@ -211,9 +211,7 @@ class PolicyOrchestrator:
         recorder.check_served_stream_with(validator)
         egress = AnthropicEgress(recorder.add_egress_chunk, wire, validator, recorder.add_egress_text)
         deadline = IdleDeadline(self.stream_idle_timeout_seconds)
-        stream = self._policy_stream(
-            transaction, request, egress, deadline, partial(_forward, recorder, egress.forward_text)
-        )
+        stream = self._policy_stream(transaction, request, egress, deadline, egress.forward_text)
         ingress = AnthropicIngress(wire, text_chunks=_reads_text(stream))
 
         async def finish(status: TerminalStatus, error: str | None) -> None:
@@ -257,8 +255,7 @@ class PolicyOrchestrator:
         recorder.check_served_stream_with(validator)
         egress = ResponsesEgress(recorder.add_egress_chunk, wire, validator, recorder.add_egress_text)
         deadline = IdleDeadline(self.stream_idle_timeout_seconds)
-        forward = partial(_forward, recorder, egress.forward_text)
-        stream = self._policy_stream(transaction, request, egress, deadline, forward)
+        stream = self._policy_stream(transaction, request, egress, deadline, egress.forward_text)
         return serve_chunks(
             ResponsesIngress(wire, text_chunks=_reads_text(stream)).chunks(upstream),
             cast(StreamProcessor[StreamItem, object], stream),  # its items are events; the error item may be bytes
@@ -397,7 +394,8 @@ class PolicyOrchestrator:
         forward: Callable[[ForwardedText], None] | None = None,
     ) -> PolicyStream[Out] | ChainStream[Out]:
         """The stream processor: one policy's, or, for a chain, one per member, each fed what the
-        previous one released. `forward` sends a `ForwardedText` on (when the ingress makes them)."""
+        previous one released. `forward` sends a `ForwardedText` on (when the ingress makes them);
+        the recorder takes its text as upstream text."""
         final_request = request or transaction.final_request
         if final_request is None:
             raise RuntimeError(f"transaction {transaction.transaction_id} has no request")
@@ -424,7 +422,14 @@ class PolicyOrchestrator:
         observe_ingress = transaction.recorder.add_ingress_chunk
         if not isinstance(self.policy, ChainPolicy):
             context = contexts(self.policy, transaction.scratchpad)
-            return PolicyStream(self.policy, egress, context, observe_ingress, forward=forward)
+            return PolicyStream(
+                self.policy,
+                egress,
+                context,
+                observe_ingress,
+                forward=forward,
+                observe_ingress_text=transaction.recorder.add_ingress_text,
+            )
         changes = Changes()
         *firsts, last = self.policy.members
         links = [
@@ -448,12 +453,6 @@ def _reads_text(stream: PolicyStream[Out] | ChainStream[Out]) -> bool:
     """Whether the stream's text deltas must be made into chunks. Text no policy reads is not:
     it goes out as the upstream's own events."""
     return not (isinstance(stream, PolicyStream) and stream.forwards_text)
-
-
-def _forward(recorder: TransactionRecorder, send: Callable[[ForwardedText], None], delta: ForwardedText) -> None:
-    """A text delta no policy reads: recorded as upstream text, sent as its upstream event."""
-    recorder.add_ingress_text(delta.text)
-    send(delta)
 
 
 def _unobserved(chunk: Chunk) -> None:

@@ -29,8 +29,12 @@ class PolicyStream(Generic[Out]):
     """Feeds upstream chunks to the policy's streaming hooks and releases what it decides.
 
     A policy with no streaming hooks (a passthrough) skips block assembly: each chunk goes
-    straight to the egress, and so does a `ForwardedText`, through `forward` (an ingress makes
-    those only for such a policy). Otherwise only the hooks the policy implements are called.
+    straight to the egress. Otherwise only the hooks the policy implements are called.
+
+    A policy that reads no text (no content hook, no `on_chunk_received`) may get text deltas
+    as `ForwardedText` (an ingress makes those only for such a policy): recorded with
+    `observe_ingress_text`, assembled and released in stream order like chunks, and sent by
+    `forward` as the upstream's own events.
     """
 
     def __init__(
@@ -41,6 +45,7 @@ class PolicyStream(Generic[Out]):
         observe_ingress: Callable[[Chunk], None],
         changes: Changes | None = None,
         forward: Callable[[ForwardedText], None] | None = None,
+        observe_ingress_text: Callable[[str], None] | None = None,
     ) -> None:
         self.policy = policy
         self.egress = egress
@@ -48,25 +53,23 @@ class PolicyStream(Generic[Out]):
         self.assembler = StreamingChunkAssembler(
             owns_content=self.hooks.owns_content, owns_tool_calls=self.hooks.owns_tool_calls
         )
-        self.release = Release(self.assembler.state, egress)
+        self.release = Release(self.assembler.state, egress, forward)
         self.holds = Holds(self.release, changes)
         self.ctx = context(self.assembler, self.release, self.holds)
         self._observe_ingress = observe_ingress
+        self._observe_ingress_text = observe_ingress_text
         self._forward = forward
         self._finish_reason: str | None = None
 
     @property
     def forwards_text(self) -> bool:
         """Whether text deltas may come as `ForwardedText`: the policy reads none, and there is
-        somewhere to send them."""
-        return self._forward is not None and self.hooks.none
+        somewhere to send and record them."""
+        return self._forward is not None and self._observe_ingress_text is not None and not self.hooks.reads_text
 
     async def feed(self, chunk: StreamItem) -> None:
         if isinstance(chunk, ForwardedText):
-            forward = self._forward
-            if forward is None or not self.hooks.none:  # not `forwards_text`: narrows `forward`
-                raise TypeError(f"policy '{self.policy.name}' reads the stream: its text must come as chunks")
-            forward(chunk)
+            await self._feed_text(chunk)
             return
         self._observe_ingress(chunk)
         if self.hooks.none:
@@ -121,6 +124,19 @@ class PolicyStream(Generic[Out]):
 
     def take(self) -> list[Out]:
         return self.egress.take()
+
+    async def _feed_text(self, delta: ForwardedText) -> None:
+        forward, observe = self._forward, self._observe_ingress_text
+        if forward is None or observe is None or self.hooks.reads_text:  # not `forwards_text`; narrows both
+            raise TypeError(f"policy '{self.policy.name}' reads the stream: its text must come as chunks")
+        observe(delta.text)
+        if self.hooks.none:
+            forward(delta)
+            return
+        completed = self.assembler.add(delta)
+        if completed:  # text after tool calls: they are complete
+            await self._complete_all(completed)
+        self.release.flush()
 
     async def _feed_part(self, part: Chunk) -> None:
         hooks, policy, ctx = self.hooks, self.policy, self.ctx

@@ -96,6 +96,11 @@ class StreamHooks:
         return self.tool_call_delta or self.tool_call_complete
 
     @property
+    def reads_text(self) -> bool:
+        """A hook sees text deltas: the content hooks, or `on_chunk_received` (every chunk)."""
+        return self.owns_content or self.chunk_received
+
+    @property
     def none(self) -> bool:
         """Nothing to call: the stream passes through untouched."""
         return self == _NO_HOOKS

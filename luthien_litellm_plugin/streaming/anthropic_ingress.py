@@ -6,9 +6,9 @@ LiteLLM's own Anthropic stream parser (one event → one chunk). `AnthropicWire`
 egress side, which events each chunk came from (by identity: a chunk a policy forwards
 unchanged goes out as the exact upstream bytes) and the message framing events.
 
-When no policy reads the stream (a passthrough), text deltas, the bulk of a stream, are not
-made into chunks at all: each stays its upstream event (`ForwardedText`), which the egress sends
-as it came and the recorder reads the text of.
+When no policy reads text (a passthrough, or a policy that decides only tool calls), text
+deltas, the bulk of a stream, are not made into chunks: each stays its upstream event
+(`ForwardedText`), which the egress sends as it came and the recorder reads the text of.
 
 Usage is reported once, on the `message_delta` chunk, cumulatively (as OpenAI streams report it,
 once at the end): `message_start`'s usage is merged into it rather than converted on its own
@@ -110,7 +110,7 @@ class AnthropicIngress:
             raise UpstreamStreamError.from_anthropic_event(data)
         text = _text_delta(data)
         if text is not None and not self._text_chunks:
-            return ForwardedText(SourceEvent(event, data), text)
+            return ForwardedText(SourceEvent(event, data), text, self._text_chunk)
         empty = self._is_empty(data)
         if text is not None and self._text_template is not None:
             chunk = with_text(self._text_template, text)
@@ -124,6 +124,16 @@ class AnthropicIngress:
                 self._empty_template = chunk
         self.wire.remember(chunk, SourceEvent(event, data))
         return chunk
+
+    def _text_chunk(self, delta: ForwardedText) -> ModelResponseStream:
+        """The chunk a forwarded text delta would have been (made only if a policy asks)."""
+        if self._text_template is not None:
+            return with_text(self._text_template, delta.text)
+        source = delta.source
+        if not isinstance(source, SourceEvent):
+            raise TypeError(f"not an Anthropic event: {type(source).__name__}")
+        self._text_template = self._converter.chunk_parser(source.data)
+        return self._text_template
 
     def _is_empty(self, data: JSONObject) -> bool:
         """Whether LiteLLM's parser makes `data` a chunk with nothing in it and keeps no state

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from litellm.types.utils import ModelResponseStream
-
 from luthien_litellm_plugin.chunks import (
     ToolCallDelta,
     content_of,
@@ -15,6 +13,7 @@ from luthien_litellm_plugin.chunks import (
 )
 from luthien_litellm_plugin.errors import UnsupportedStreamError
 from luthien_litellm_plugin.streaming.blocks import ContentStreamBlock, StreamBlock, ToolCallStreamBlock
+from luthien_litellm_plugin.streaming.forwarded import ForwardedText, StreamItem
 from luthien_litellm_plugin.streaming.state import StreamState
 
 
@@ -37,15 +36,18 @@ class StreamingChunkAssembler:
         self._open_tools: dict[tuple[str, int], ToolCallStreamBlock] = {}
         self._closed_tools: set[tuple[str, int]] = set()
 
-    def add(self, chunk: ModelResponseStream) -> list[StreamBlock]:
+    def add(self, chunk: StreamItem) -> list[StreamBlock]:
         """Add one chunk; returns the blocks it completed (in the order they started).
 
         A block of a kind the policy does not own is decided `pass` when it starts (its chunks
-        are forwarded as they arrive); the policy decides the others.
+        are forwarded as they arrive); the policy decides the others. A `ForwardedText` is a
+        text delta (its policy reads no text).
         """
+        if isinstance(chunk, ForwardedText):
+            return self._add_text(chunk)
         state = self.state
-        position = len(state.raw_chunks)
-        state.raw_chunks.append(chunk)
+        position = len(state.items)
+        state.items.append(chunk)
         usage = usage_of(chunk)
         if usage is not None:
             state.usage = usage
@@ -66,6 +68,20 @@ class StreamingChunkAssembler:
                 state.finish_reason = finish_reason
                 completed.extend(self.close())
         if owner is not None:
+            owner.parts.append(position)
+        state.owners.append(owner)
+        state.current_block = owner
+        return completed
+
+    def _add_text(self, delta: ForwardedText) -> list[StreamBlock]:
+        state = self.state
+        position = len(state.items)
+        state.items.append(delta)
+        completed: list[StreamBlock] = []
+        owner: StreamBlock | None = None
+        if delta.text:
+            owner = self._text_block(completed)
+            owner.append(delta.text)
             owner.parts.append(position)
         state.owners.append(owner)
         state.current_block = owner

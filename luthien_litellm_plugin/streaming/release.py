@@ -8,11 +8,13 @@ everything received so far.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from litellm.types.utils import ModelResponseStream
 
 from luthien_litellm_plugin.streaming.blocks import StreamBlock
+from luthien_litellm_plugin.streaming.forwarded import ForwardedText
 from luthien_litellm_plugin.streaming.state import StreamState
 
 
@@ -34,11 +36,15 @@ class Egress(Protocol):
 
 
 class Release:
-    """The release cursor over `state.raw_chunks` (`state.last_emission_index`)."""
+    """The release cursor over `state.items` (`state.last_emission_index`). A `ForwardedText`
+    goes out through `forward`."""
 
-    def __init__(self, state: StreamState, egress: Egress) -> None:
+    def __init__(
+        self, state: StreamState, egress: Egress, forward: Callable[[ForwardedText], None] | None = None
+    ) -> None:
         self.state = state
         self.egress = egress
+        self._forward = forward
         self.anchor: StreamBlock | None = None
         """The block whose decision is being made: what the policy sends goes in its place."""
         self._inserts: dict[int, list[ModelResponseStream]] = {}
@@ -47,7 +53,7 @@ class Release:
         """Send a chunk the policy built, in place of a block (by default the anchor block), or
         after everything received so far."""
         block = in_place_of or self.anchor
-        place = block.parts[0] if block is not None and block.parts else len(self.state.raw_chunks)
+        place = block.parts[0] if block is not None and block.parts else len(self.state.items)
         if place <= self.state.last_emission_index:
             self.egress.put(chunk, built=True)
         else:
@@ -57,8 +63,8 @@ class Release:
         """Send every chunk from the cursor up to the first one whose block is undecided (or, with
         `undecided_too`, up to the latest; held blocks still stop it)."""
         state = self.state
-        chunks, owners, put = state.raw_chunks, state.owners, self.egress.put
-        position, end = state.last_emission_index, len(chunks)
+        items, owners, put = state.items, state.owners, self.egress.put
+        position, end = state.last_emission_index, len(items)
         inserts = self._inserts
         while position < end:
             owner = owners[position]
@@ -69,11 +75,20 @@ class Release:
             if inserts:
                 self._send_inserts(position)
             if owner is None or owner.decision != "drop":
-                put(chunks[position], built=False)
+                item = items[position]
+                if isinstance(item, ForwardedText):
+                    self._forward_text(item)
+                else:
+                    put(item, built=False)
             position += 1
         state.last_emission_index = position
         if inserts and position == end:
             self._send_inserts(position)
+
+    def _forward_text(self, delta: ForwardedText) -> None:
+        if self._forward is None:
+            raise TypeError("a forwarded text delta reached a stream with nowhere to forward it")
+        self._forward(delta)
 
     def _send_inserts(self, place: int) -> None:
         for chunk in self._inserts.pop(place, ()):

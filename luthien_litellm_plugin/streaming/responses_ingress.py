@@ -5,8 +5,8 @@ hands the hook LiteLLM's parsed event objects; each becomes one chunk through Li
 Responses → chat-completions stream parser (text deltas, the bulk of a stream, are copied from
 the stream's first one instead). `ResponsesWire` keeps, for the egress, which event each chunk
 came from (by identity: a chunk a policy forwards unchanged goes out as that very event) and
-the framing events (`response.created` … `response.completed`). When no policy reads the
-stream, text deltas are not made into chunks: each stays its event (`ForwardedText`).
+the framing events (`response.created` … `response.completed`). When no policy reads text,
+text deltas are not made into chunks: each stays its event (`ForwardedText`).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ class ResponsesIngress:
             raise UpstreamStreamError.from_responses_event(kind, plain_object(event))
         text = event.get("delta") if kind == ev.TEXT_DELTA else None
         if isinstance(text, str) and not self._text_chunks:
-            return ForwardedText(SourceEvent(event, kind), text)
+            return ForwardedText(SourceEvent(event, kind), text, self._text_chunk)
         empty = _is_empty(kind, event)
         if isinstance(text, str) and self._text_template is not None:
             chunk = with_text(self._text_template, text)
@@ -124,6 +124,16 @@ class ResponsesIngress:
                 self._empty_template = chunk
         self.wire.remember(chunk, SourceEvent(event, kind))
         return chunk
+
+    def _text_chunk(self, delta: ForwardedText) -> ModelResponseStream:
+        """The chunk a forwarded text delta would have been (made only if a policy asks)."""
+        if self._text_template is not None:
+            return with_text(self._text_template, delta.text)
+        source = delta.source
+        if not isinstance(source, SourceEvent):
+            raise TypeError(f"not a Responses event: {type(source).__name__}")
+        self._text_template = self._converter.chunk_parser(source.event.model_dump())
+        return self._text_template
 
 
 def _is_empty(kind: str, event: Event) -> bool:

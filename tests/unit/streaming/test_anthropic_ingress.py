@@ -11,44 +11,30 @@ from litellm.types.utils import ModelResponseStream
 from luthien_litellm_plugin.errors import UpstreamStreamError
 from luthien_litellm_plugin.streaming.anthropic_ingress import AnthropicIngress, AnthropicWire, SourceEvent
 from luthien_litellm_plugin.streaming.forwarded import ForwardedText
-from tests.anthropic_streams import cut, items, parse, upstream_events
+from tests.anthropic_streams import (
+    cut,
+    items,
+    message_events,
+    parse,
+    sse_event,
+    text_block,
+    tool_use_block,
+    upstream_events,
+)
 
 
 def blocks_in_every_order() -> list[bytes]:
     """Text between tool calls, a text block opened with text, and a call with no arguments
-    (which LiteLLM completes with `{}` from the parser's block state)."""
-    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude", "content": []}
-    usage = {"input_tokens": 3, "output_tokens": 1}
-    blocks: list[tuple[dict[str, object], list[dict[str, object]]]] = [
-        (
-            {"type": "tool_use", "id": "toolu_a", "name": "a", "input": {}},
-            [{"type": "input_json_delta", "partial_json": '{"x": 1}'}],
-        ),
-        ({"type": "text", "text": ""}, [{"type": "text_delta", "text": "between"}]),
-        (
-            {"type": "tool_use", "id": "toolu_b", "name": "b", "input": {}},
-            [{"type": "input_json_delta", "partial_json": ""}],
-        ),
-        ({"type": "text", "text": "opened with text"}, [{"type": "text_delta", "text": " and more"}]),
-    ]
-    events = [_event("message_start", {"type": "message_start", "message": {**message, "usage": usage}})]
-    for index, (block, deltas) in enumerate(blocks):
-        events.append(
-            _event("content_block_start", {"type": "content_block_start", "index": index, "content_block": block})
-        )
-        events += [
-            _event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d}) for d in deltas
+    (which LiteLLM completes with `{}` from the parser's block state), then a ping."""
+    events = message_events(
+        [
+            tool_use_block("toolu_a", "a", '{"x": 1}'),
+            text_block("between"),
+            tool_use_block("toolu_b", "b", ""),
+            text_block(" and more", opening="opened with text"),
         ]
-        events.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
-    stop = {"stop_reason": "tool_use", "stop_sequence": None}
-    events.append(_event("message_delta", {"type": "message_delta", "delta": stop, "usage": {"output_tokens": 9}}))
-    events.append(_event("ping", {"type": "ping"}))
-    events.append(_event("message_stop", {"type": "message_stop"}))
-    return events
-
-
-def _event(kind: str, data: dict[str, object]) -> bytes:
-    return f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode()
+    )
+    return [*events[:-1], b'event: ping\ndata: {"type": "ping"}\n\n', events[-1]]
 
 
 @pytest.mark.parametrize("scenario", ["text", "thinking", "parallel_tool_calls", "redacted_thinking", "blocks"])
@@ -124,9 +110,9 @@ async def test_message_start_usage_is_merged_under_message_deltas(
     if delta_usage is not None:
         delta["usage"] = delta_usage
     events = [
-        _event("message_start", {"type": "message_start", "message": {**message, "usage": start_usage}}),
-        _event("message_delta", delta),
-        _event("message_stop", {"type": "message_stop"}),
+        sse_event("message_start", {"type": "message_start", "message": {**message, "usage": start_usage}}),
+        sse_event("message_delta", delta),
+        sse_event("message_stop", {"type": "message_stop"}),
     ]
     chunks = [c async for batch in AnthropicIngress(AnthropicWire()).batches(items(events)) for c in batch]
     assert [c.usage is not None for c in chunks] == [False, True, False]

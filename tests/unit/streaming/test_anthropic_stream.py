@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -17,23 +19,30 @@ from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
 from luthien_litellm_plugin.policies.policy import Policy
 from luthien_litellm_plugin.policies.simple_policy import SimplePolicy
 from luthien_litellm_plugin.policies.string_replacement import StringReplacementOptions, StringReplacementPolicy
+from luthien_litellm_plugin.policies.tool_call_judge import ToolCallJudgeOptions, ToolCallJudgePolicy
 from luthien_litellm_plugin.streaming.anthropic_egress import AnthropicEgress
 from luthien_litellm_plugin.streaming.anthropic_sse import SSEParser
+from luthien_litellm_plugin.streaming.blocks import ContentStreamBlock, ToolCallStreamBlock
+from luthien_litellm_plugin.streaming.context import StreamingResponseContext
 from luthien_litellm_plugin.streaming.forwarded import ForwardedText
 from luthien_litellm_plugin.types import RequestMessage, ToolCall
 from tests.anthropic_streams import (
     accumulate,
     cut,
     items,
+    message_events,
     messages_request,
     parse,
     serve_anthropic,
+    text_block,
     text_of,
+    tool_use_block,
     tool_uses,
     upstream_events,
 )
 from tests.fakes.scenarios import BASH, LEAD_IN, TEXT, THINKING, THINKING_SIGNATURE, WEATHER
-from tests.streams import SPAN, ReadsEveryText, recorded_stream
+from tests.streams import SPAN, TOOL_DECIDER_IDS, ReadsEveryText, recorded_stream, tool_deciders
+from tests.unit.policies.judge_fakes import ScriptedJudge
 
 SCENARIOS = ("text", "tool_calls", "parallel_tool_calls", "tool_only", "thinking", "redacted_thinking", "max_tokens")
 
@@ -360,7 +369,11 @@ async def test_text_no_policy_reads_is_recorded_as_if_it_had_been_made_into_chun
         assert not [e for e in sink.events if e.event_type == "stream.protocol_violation"]
 
 
-@pytest.mark.parametrize(("policy", "forwarded"), [(PassthroughPolicy(), True), (ReadsEveryText(), False)])
+@pytest.mark.parametrize(
+    ("policy", "forwarded"),
+    [(PassthroughPolicy(), True), (ReadsEveryText(), False), *[(policy, True) for policy, _ in tool_deciders()]],
+    ids=["passthrough", "reads_text", *TOOL_DECIDER_IDS],
+)
 async def test_only_text_no_policy_reads_skips_chunk_building(
     policy: Policy, forwarded: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -374,3 +387,76 @@ async def test_only_text_no_policy_reads_skips_chunk_building(
     monkeypatch.setattr(AnthropicEgress, "forward_text", spy)
     await serve_anthropic(orchestrator(policy), cut(upstream_events("text")))
     assert ("".join(sent) == TEXT) is forwarded and bool(sent) is forwarded
+
+
+TOOL_DECIDERS = tool_deciders()
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize(("forwarding", "chunking"), TOOL_DECIDERS, ids=TOOL_DECIDER_IDS)
+async def test_a_policy_deciding_only_tool_calls_serves_and_records_as_if_its_text_were_chunks(
+    scenario: str, forwarding: Policy, chunking: Policy
+) -> None:
+    events = upstream_events(scenario)
+    forwarded, chunked = InMemoryEventSink(), InMemoryEventSink()
+    forwarded_body = await serve_anthropic(orchestrator(forwarding, forwarded), cut(events))
+    chunked_body = await serve_anthropic(orchestrator(chunking, chunked), cut(events))
+    assert forwarded_body == chunked_body
+    assert recorded_stream(forwarded) == recorded_stream(chunked)
+    for sink in (forwarded, chunked):
+        assert not [e for e in sink.events if e.event_type == "stream.protocol_violation"]
+
+
+async def test_text_after_a_held_tool_call_waits_for_its_decision() -> None:
+    gate = asyncio.Event()
+    judge = ScriptedJudge(gate=gate)
+    policy = ToolCallJudgePolicy(ToolCallJudgeOptions(judge_model="judge"))
+    orch = create_default_orchestrator(policy, judge)
+    events = message_events(
+        [text_block("before "), tool_use_block("toolu_1", "get_weather", '{"city": "Paris"}'), text_block("after")]
+    )
+    final = await orch.process_request(messages_request(), "t", SPAN)
+    stream = orch.stream_anthropic_response(items(events), "t", SPAN, final)
+    served = [await anext(stream)]
+    assert b"before" in served[0]
+    rest = asyncio.ensure_future(_drain(stream))
+    while judge.waiting < 1:  # the call completed (text followed it) and is at the judge
+        await judge.arrived.wait()
+        judge.arrived.clear()
+    assert not rest.done()  # "after" waits behind the held call
+    gate.set()
+    body = b"".join([*served, *await rest])
+    message = accumulate(body)
+    assert [block.type for block in message.content] == ["text", "tool_use", "text"]
+    assert text_of(message) == "before after"
+    assert events[-5] in body  # the "after" delta went out as the upstream's bytes
+
+
+async def _drain(stream: AsyncIterator[bytes]) -> list[bytes]:
+    return [item async for item in stream]
+
+
+class SeesTheStream(Policy):
+    """Decides tool calls (forwards them) and notes what the stream's state shows at each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[list[object]] = []
+
+    async def on_tool_call_complete(self, ctx: StreamingResponseContext, block: ToolCallStreamBlock) -> None:
+        chunks = ctx.ingress_state.raw_chunks
+        assert ctx.last_ingress_chunk is chunks[-1]
+        self.seen.append([chunk.model_dump(exclude={"id", "created"}) for chunk in chunks])
+
+
+class SeesTheStreamReadingText(SeesTheStream):
+    async def on_content_complete(self, ctx: StreamingResponseContext, block: ContentStreamBlock) -> None:
+        """Forwards the block (the default), but reads text: its text comes as chunks."""
+
+
+async def test_the_stream_state_a_policy_reads_shows_forwarded_text_as_chunks() -> None:
+    events = upstream_events("parallel_tool_calls")
+    forwarding, chunking = SeesTheStream(), SeesTheStreamReadingText()
+    assert await serve_anthropic(orchestrator(forwarding), cut(events)) == b"".join(events)
+    assert await serve_anthropic(orchestrator(chunking), cut(events)) == b"".join(events)
+    assert forwarding.seen and forwarding.seen == chunking.seen

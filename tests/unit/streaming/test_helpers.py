@@ -142,6 +142,10 @@ async def test_interleaved_calls_one_dropped_the_other_served_whole() -> None:
 
 
 async def test_text_that_skipped_chunk_building_never_reaches_a_policy_that_reads_the_stream() -> None:
-    delta = ForwardedText(SourceEvent(SSEEvent("content_block_delta", "{}", b""), {}), "hi")
+    delta = ForwardedText(SourceEvent(SSEEvent("content_block_delta", "{}", b""), {}), "hi", _no_chunk)
     with pytest.raises(TypeError, match="reads the stream"):
         await policy_stream(AllCapsPolicy()).feed(delta)
+
+
+def _no_chunk(delta: ForwardedText) -> ModelResponseStream:
+    raise AssertionError("not asked for")

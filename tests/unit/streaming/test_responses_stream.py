@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -34,7 +34,7 @@ from tests.responses_streams import (
     text_of,
     upstream_events,
 )
-from tests.streams import SPAN, ReadsEveryText, iterate, recorded_stream, request
+from tests.streams import SPAN, TOOL_DECIDER_IDS, ReadsEveryText, iterate, recorded_stream, request, tool_deciders
 
 SCENARIOS = ("text", "tool_calls", "parallel_tool_calls", "tool_only", "thinking", "max_tokens")
 ORDERS: dict[str, Callable[[list[Event]], list[Event]]] = {"openai": list, "litellm_translated": interleaved}
@@ -297,7 +297,11 @@ async def test_text_no_policy_reads_is_recorded_as_if_it_had_been_made_into_chun
         assert not [e for e in sink.events if e.event_type == "stream.protocol_violation"]
 
 
-@pytest.mark.parametrize(("policy", "forwarded"), [(PassthroughPolicy(), True), (ReadsEveryText(), False)])
+@pytest.mark.parametrize(
+    ("policy", "forwarded"),
+    [(PassthroughPolicy(), True), (ReadsEveryText(), False), *[(policy, True) for policy, _ in tool_deciders()]],
+    ids=["passthrough", "reads_text", *TOOL_DECIDER_IDS],
+)
 async def test_only_text_no_policy_reads_skips_chunk_building(
     policy: Policy, forwarded: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -311,3 +315,42 @@ async def test_only_text_no_policy_reads_skips_chunk_building(
     monkeypatch.setattr(ResponsesEgress, "forward_text", spy)
     await serve_responses(orchestrator(policy), upstream_events("text"))
     assert ("".join(sent) == TEXT) is forwarded and bool(sent) is forwarded
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize(("forwarding", "chunking"), tool_deciders(), ids=TOOL_DECIDER_IDS)
+async def test_a_policy_deciding_only_tool_calls_serves_and_records_as_if_its_text_were_chunks(
+    scenario: str, order: str, forwarding: Policy, chunking: Policy
+) -> None:
+    events = events_of(scenario, order)
+    forwarded, chunked = InMemoryEventSink(), InMemoryEventSink()
+    forwarded_served = await serve_responses(orchestrator(forwarding, forwarded), events)
+    chunked_served = await serve_responses(orchestrator(chunking, chunked), events)
+    upstream_ids = set(_ids(client_view(event) for event in events))
+    assert _built_ids_numbered(forwarded_served, upstream_ids) == _built_ids_numbered(chunked_served, upstream_ids)
+    assert recorded_stream(forwarded) == recorded_stream(chunked)
+    for sink in (forwarded, chunked):
+        assert not [e for e in sink.events if e.event_type == "stream.protocol_violation"]
+
+
+def _ids(value: object) -> Iterator[str]:
+    """Every item id in a JSON value (`id`, `item_id`)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("id", "item_id") and isinstance(item, str):
+                yield item
+            else:
+                yield from _ids(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _ids(item)
+
+
+def _built_ids_numbered(served: list[JSONObject], upstream_ids: set[str]) -> str:
+    """The served events as JSON, the ids the egress generated (for items it built) numbered in
+    order of appearance: two runs differ in those alone."""
+    text = json.dumps(served)
+    for number, built in enumerate(dict.fromkeys(i for i in _ids(served) if i not in upstream_ids)):
+        text = text.replace(built, f"built-{number}")
+    return text
