@@ -50,6 +50,9 @@ class PolicyStream(Generic[Out]):
         self.policy = policy
         self.egress = egress
         self.hooks: StreamHooks = policy.stream_hooks()
+        # Asked per chunk: answered once (`none` compares every hook).
+        self._no_hooks = self.hooks.none
+        self._reads_text = self.hooks.reads_text
         self.assembler = StreamingChunkAssembler(
             owns_content=self.hooks.owns_content, owns_tool_calls=self.hooks.owns_tool_calls
         )
@@ -65,14 +68,14 @@ class PolicyStream(Generic[Out]):
     def forwards_text(self) -> bool:
         """Whether text deltas may come as `ForwardedText`: the policy reads none, and there is
         somewhere to send and record them."""
-        return self._forward is not None and self._observe_ingress_text is not None and not self.hooks.reads_text
+        return self._forward is not None and self._observe_ingress_text is not None and not self._reads_text
 
     async def feed(self, chunk: StreamItem) -> None:
         if isinstance(chunk, ForwardedText):
             await self._feed_text(chunk)
             return
         self._observe_ingress(chunk)
-        if self.hooks.none:
+        if self._no_hooks:
             choice = single_choice(chunk)
             if choice is not None and finish_reason_of(choice) is not None:
                 self._finish_reason = finish_reason_of(choice)
@@ -83,7 +86,7 @@ class PolicyStream(Generic[Out]):
 
     async def close(self) -> None:
         """The upstream ended: complete its open blocks, let the policy finish."""
-        if not self.hooks.none:
+        if not self._no_hooks:
             await self._complete_all(self.assembler.close())
             if self.hooks.stream_complete:
                 await self._call(self.policy.on_stream_complete(self.ctx))
@@ -127,10 +130,10 @@ class PolicyStream(Generic[Out]):
 
     async def _feed_text(self, delta: ForwardedText) -> None:
         forward, observe = self._forward, self._observe_ingress_text
-        if forward is None or observe is None or self.hooks.reads_text:  # not `forwards_text`; narrows both
+        if forward is None or observe is None or self._reads_text:  # not `forwards_text`; narrows both
             raise TypeError(f"policy '{self.policy.name}' reads the stream: its text must come as chunks")
         observe(delta.text)
-        if self.hooks.none:
+        if self._no_hooks:
             forward(delta)
             return
         completed = self.assembler.add(delta)
