@@ -50,6 +50,16 @@ class SSEParser:
         found = [buffer.find(separator, search_from) for separator in _SEPARATORS]
         events: list[SSEEvent] = []
         start = 0
+        if found[0] < 0 and found[2] < 0:  # no CR separator (Anthropic's way): only b"\n\n" ends events
+            at = found[1]
+            while at >= 0:
+                event = _parse(buffer[start : at + 2])
+                start = at + 2
+                if event is not None:
+                    events.append(event)
+                at = buffer.find(b"\n\n", start)
+            self._buffer = buffer[start:]
+            return events
         while True:
             end = -1
             for position, (at, separator) in enumerate(zip(found, _SEPARATORS, strict=True)):

@@ -31,6 +31,9 @@ class AnthropicStreamValidator:
         """Check the next served event (`data`: its JSON, when the caller already parsed it)."""
         position, self._position = self._position, self._position + 1
         kind = event.event
+        if kind == "content_block_delta" and self._started and not self._stopped:  # the bulk of a stream
+            self._on_content_block_delta(position, event.json() if data is None else data)
+            return
         if self._stopped:
             self._violate(position, f"{kind} after message_stop")
         if kind in ("ping", "error"):
