@@ -141,7 +141,8 @@ class AnthropicIngress:
         block state matters only to tool and thinking blocks, which reset it when they start).
         Keeps track of whether a text block is open.
 
-        The chunks of such events are copies of the stream's first, like text deltas' (`with_text`)."""
+        Past the first, such events' chunks are copies of the first one's, as text deltas' are
+        (`with_text`)."""
         kind = data.get("type")
         if kind == "content_block_start":
             block = data.get("content_block")

@@ -138,9 +138,9 @@ class ResponsesIngress:
 
 def _is_empty(kind: str, event: Event) -> bool:
     """Whether LiteLLM's parser makes `event` a chunk with nothing in it and keeps no state from it
-    (the content parts and the text's end, and a message item's start and end). The chunks of
-    such events are copies of the stream's first, like text deltas' (`with_text`), and the
-    event, which may hold the whole text, is not dumped for the parser."""
+    (the content parts and the text's end, and a message item's start and end). Past the
+    first, such events' chunks are copies of the first one's, as text deltas' are (`with_text`),
+    and the event, which may hold the whole text, is not dumped for the parser."""
     if kind in (ev.PART_ADDED, ev.TEXT_DONE, ev.PART_DONE):
         return True
     if kind in (ev.ITEM_ADDED, ev.ITEM_DONE):
