@@ -4,7 +4,7 @@ the hook; serving them; reading them as the openai SDK does."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 from litellm.llms.openai.responses.transformation import OpenAIResponsesAPIConfig
@@ -104,3 +104,26 @@ def text_of(response: Response) -> str:
 
 def function_calls(response: Response) -> list[tuple[str, dict[str, object]]]:
     return [(item.name, json.loads(item.arguments)) for item in response.output if item.type == "function_call"]
+
+
+def without_built_ids(served: list[JSONObject], upstream: Sequence[Event]) -> str:
+    """The served events as JSON, the ids the egress generated (for items it built) numbered in
+    order of appearance: two runs of one policy differ in those alone."""
+    upstream_ids = set(_ids([client_view(event) for event in upstream]))
+    text = json.dumps(served)
+    for number, built in enumerate(dict.fromkeys(i for i in _ids(served) if i not in upstream_ids)):
+        text = text.replace(built, f"built-{number}")
+    return text
+
+
+def _ids(value: object) -> Iterator[str]:
+    """Every item id in a JSON value (`id`, `item_id`)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("id", "item_id") and isinstance(item, str):
+                yield item
+            else:
+                yield from _ids(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _ids(item)

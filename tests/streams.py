@@ -19,6 +19,7 @@ from opentelemetry.trace import INVALID_SPAN, Span
 from luthien_litellm_plugin.events import InMemoryEventSink
 from luthien_litellm_plugin.orchestration.policy_orchestrator import PolicyOrchestrator
 from luthien_litellm_plugin.policies.block_tools import BlockToolsOptions, BlockToolsPolicy
+from luthien_litellm_plugin.policies.chain import ChainPolicy
 from luthien_litellm_plugin.policies.policy import Policy
 from luthien_litellm_plugin.policies.simple_policy import SimplePolicy
 from luthien_litellm_plugin.streaming.blocks import ContentStreamBlock
@@ -193,3 +194,15 @@ def tool_deciders() -> list[tuple[Policy, Policy]]:
 
 
 TOOL_DECIDER_IDS = ["block_tools", "drop", "replace"]
+
+
+def tool_deciding_chains() -> tuple[Policy, Policy]:
+    """A chain whose members decide only tool calls (its text is forwarded: `block_tools` on bash,
+    then a policy replacing the weather call with text), and its twin, whose last member makes the
+    same decisions but reads text (its text comes as chunks)."""
+    bash = BlockToolsOptions(tools=[BASH.name])
+    replace, replace_reading_text = _ReplaceWeather().named("replace"), _ReplaceWeatherReadingText().named("replace")
+    return (
+        ChainPolicy([BlockToolsPolicy(bash).named("no_bash"), replace]).named("guarded"),
+        ChainPolicy([BlockToolsPolicy(bash).named("no_bash"), replace_reading_text]).named("guarded"),
+    )

@@ -9,7 +9,7 @@ from litellm.types.utils import ModelResponseStream
 
 from luthien_litellm_plugin.chunks import delta_of, single_choice, tool_calls_of, with_delta
 from luthien_litellm_plugin.orchestration.policy_stream import PolicyStream
-from luthien_litellm_plugin.streaming.forwarded import StreamItem
+from luthien_litellm_plugin.streaming.forwarded import ForwardedText, StreamItem
 from luthien_litellm_plugin.streaming.holds import Changes
 
 Chunk = ModelResponseStream
@@ -27,7 +27,7 @@ class ChainLink:
     wire rules are the last egress's job."""
 
     def __init__(self) -> None:
-        self._out: list[Chunk] = []
+        self._out: list[StreamItem] = []
         self._built_calls = 0
         self.template: Chunk | None = None
 
@@ -39,10 +39,14 @@ class ChainLink:
         self.template = chunk
         self._out.append(self._reindexed(chunk) if built else chunk)
 
+    def forward_text(self, delta: ForwardedText) -> None:
+        """Hand a text delta no member of the chain reads to the next one, as it came."""
+        self._out.append(delta)
+
     def finish(self, upstream_finish_reason: str | None) -> None:
         """Nothing to add: the upstream's finish chunk, if any, went on in its place."""
 
-    def take(self) -> list[Chunk]:
+    def take(self) -> list[StreamItem]:
         out, self._out = self._out, []
         return out
 
@@ -68,14 +72,19 @@ class ChainStream(Generic[Out]):
     in any of them wakes the runtime, whose `pump` carries what it released down the chain.
     """
 
-    def __init__(self, links: Sequence[PolicyStream[Chunk]], last: PolicyStream[Out], changes: Changes) -> None:
+    def __init__(self, links: Sequence[PolicyStream[StreamItem]], last: PolicyStream[Out], changes: Changes) -> None:
         self._links = list(links)
         self._last = last
-        self._stages: list[PolicyStream[Chunk] | PolicyStream[Out]] = [*links, last]
+        self._stages: list[PolicyStream[StreamItem] | PolicyStream[Out]] = [*links, last]
         self._changes = changes
         self._input_ended = [False] * len(self._stages)
         self._closed = [False] * len(self._stages)
         self._finished = [False] * len(self._links)
+
+    @property
+    def forwards_text(self) -> bool:
+        """Whether text deltas may come as `ForwardedText`: no policy of the chain reads text."""
+        return all(stage.forwards_text for stage in self._stages)
 
     async def feed(self, chunk: StreamItem) -> None:
         await self._stages[0].feed(chunk)

@@ -432,19 +432,37 @@ class PolicyOrchestrator:
             )
         changes = Changes()
         *firsts, last = self.policy.members
-        links = [
-            PolicyStream(
-                member,
-                ChainLink(),
-                contexts(member, member_scratchpad(transaction.scratchpad, position)),
-                observe_ingress if position == 0 else _unobserved,
-                changes,
+        # Text goes through a chain as its upstream events only if no member reads it.
+        forwards = forward is not None and not any(member.stream_hooks().reads_text for member in self.policy.members)
+
+        def observe_text(position: int) -> Callable[[str], None] | None:
+            if not forwards:
+                return None
+            return transaction.recorder.add_ingress_text if position == 0 else _unobserved_text
+
+        links: list[PolicyStream[StreamItem]] = []
+        for position, member in enumerate(firsts):
+            link = ChainLink()
+            links.append(
+                PolicyStream(
+                    member,
+                    link,
+                    contexts(member, member_scratchpad(transaction.scratchpad, position)),
+                    observe_ingress if position == 0 else _unobserved,
+                    changes,
+                    forward=link.forward_text if forwards else None,
+                    observe_ingress_text=observe_text(position),
+                )
             )
-            for position, member in enumerate(firsts)
-        ]
         scratchpad = member_scratchpad(transaction.scratchpad, len(firsts))
         final = PolicyStream(
-            last, egress, contexts(last, scratchpad), _unobserved if firsts else observe_ingress, changes
+            last,
+            egress,
+            contexts(last, scratchpad),
+            _unobserved if firsts else observe_ingress,
+            changes,
+            forward=forward if forwards else None,
+            observe_ingress_text=observe_text(len(firsts)),
         )
         return ChainStream(links, final, changes)
 
@@ -452,11 +470,15 @@ class PolicyOrchestrator:
 def _reads_text(stream: PolicyStream[Out] | ChainStream[Out]) -> bool:
     """Whether the stream's text deltas must be made into chunks. Text no policy reads is not:
     it goes out as the upstream's own events."""
-    return not (isinstance(stream, PolicyStream) and stream.forwards_text)
+    return not stream.forwards_text
 
 
 def _unobserved(chunk: Chunk) -> None:
     """A chain's later policies see what the one before released, not the upstream."""
+
+
+def _unobserved_text(text: str) -> None:
+    """Likewise for text a chain's earlier policy forwarded."""
 
 
 def _tool_call_response(tool_call: ToolCall) -> ModelResponse:

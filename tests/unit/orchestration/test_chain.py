@@ -29,18 +29,28 @@ from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
 from luthien_litellm_plugin.policies.string_replacement import StringReplacementOptions, StringReplacementPolicy
 from luthien_litellm_plugin.streaming import runtime
 from luthien_litellm_plugin.types import RequestMessage, ToolCall
-from tests.anthropic_streams import accumulate, cut, serve_anthropic, tool_uses, upstream_events
+from tests.anthropic_streams import (
+    accumulate,
+    cut,
+    serve_anthropic,
+    tool_uses,
+    upstream_events,
+)
 from tests.anthropic_streams import text_of as anthropic_text
+from tests.responses_streams import serve_responses, without_built_ids
+from tests.responses_streams import upstream_events as responses_upstream_events
 from tests.streams import (
     SPAN,
     assert_valid_egress,
     chunk,
     finish_reasons,
     iterate,
+    recorded_stream,
     request,
     serve,
     served_text,
     served_tool_calls,
+    tool_deciding_chains,
 )
 
 CALLS = [
@@ -290,3 +300,32 @@ async def test_a_chain_drops_and_changes_on_messages() -> None:
     assert seen.calls == ["get_weather", "get_time"]
     assert anthropic_text(message).startswith("LET ME CHECK THAT FOR YOU.")
     assert "NO_BASH: BLOCKED A CALL TO 'BASH'" in anthropic_text(message)
+
+
+# ----- text no member reads -----
+
+SCENARIOS = ("text", "tool_calls", "parallel_tool_calls", "tool_only", "thinking", "max_tokens")
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_a_chain_no_member_of_which_reads_text_forwards_it_as_its_twin_would_serve_it_on_messages(
+    scenario: str,
+) -> None:
+    events = upstream_events(scenario)
+    (forwarding, chunking), (forwarded, chunked) = tool_deciding_chains(), (InMemoryEventSink(), InMemoryEventSink())
+    forwarded_body = await serve_anthropic(create_default_orchestrator(forwarding, db_pool=forwarded), cut(events))
+    chunked_body = await serve_anthropic(create_default_orchestrator(chunking, db_pool=chunked), cut(events))
+    assert forwarded_body == chunked_body
+    assert recorded_stream(forwarded) == recorded_stream(chunked)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_a_chain_no_member_of_which_reads_text_forwards_it_as_its_twin_would_serve_it_on_responses(
+    scenario: str,
+) -> None:
+    events = responses_upstream_events(scenario)
+    (forwarding, chunking), (forwarded, chunked) = tool_deciding_chains(), (InMemoryEventSink(), InMemoryEventSink())
+    forwarded_served = await serve_responses(create_default_orchestrator(forwarding, db_pool=forwarded), events)
+    chunked_served = await serve_responses(create_default_orchestrator(chunking, db_pool=chunked), events)
+    assert without_built_ids(forwarded_served, events) == without_built_ids(chunked_served, events)
+    assert recorded_stream(forwarded) == recorded_stream(chunked)

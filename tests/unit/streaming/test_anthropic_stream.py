@@ -15,6 +15,7 @@ from luthien_litellm_plugin.orchestration.factory import create_default_orchestr
 from luthien_litellm_plugin.orchestration.policy_orchestrator import PolicyOrchestrator
 from luthien_litellm_plugin.policies.all_caps import AllCapsPolicy
 from luthien_litellm_plugin.policies.block_tools import BlockToolsOptions, BlockToolsPolicy
+from luthien_litellm_plugin.policies.chain import ChainPolicy
 from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
 from luthien_litellm_plugin.policies.policy import Policy
 from luthien_litellm_plugin.policies.simple_policy import SimplePolicy
@@ -41,7 +42,7 @@ from tests.anthropic_streams import (
     upstream_events,
 )
 from tests.fakes.scenarios import BASH, LEAD_IN, TEXT, THINKING, THINKING_SIGNATURE, WEATHER
-from tests.streams import SPAN, TOOL_DECIDER_IDS, ReadsEveryText, recorded_stream, tool_deciders
+from tests.streams import SPAN, TOOL_DECIDER_IDS, ReadsEveryText, recorded_stream, tool_deciders, tool_deciding_chains
 from tests.unit.policies.judge_fakes import ScriptedJudge
 
 SCENARIOS = ("text", "tool_calls", "parallel_tool_calls", "tool_only", "thinking", "redacted_thinking", "max_tokens")
@@ -371,8 +372,13 @@ async def test_text_no_policy_reads_is_recorded_as_if_it_had_been_made_into_chun
 
 @pytest.mark.parametrize(
     ("policy", "forwarded"),
-    [(PassthroughPolicy(), True), (ReadsEveryText(), False), *[(policy, True) for policy, _ in tool_deciders()]],
-    ids=["passthrough", "reads_text", *TOOL_DECIDER_IDS],
+    [
+        (PassthroughPolicy(), True),
+        (ReadsEveryText(), False),
+        *[(policy, True) for policy, _ in tool_deciders()],
+        *zip(tool_deciding_chains(), (True, False), strict=True),
+    ],
+    ids=["passthrough", "reads_text", *TOOL_DECIDER_IDS, "chain", "chain_reading_text"],
 )
 async def test_only_text_no_policy_reads_skips_chunk_building(
     policy: Policy, forwarded: bool, monkeypatch: pytest.MonkeyPatch
@@ -407,10 +413,13 @@ async def test_a_policy_deciding_only_tool_calls_serves_and_records_as_if_its_te
         assert not [e for e in sink.events if e.event_type == "stream.protocol_violation"]
 
 
-async def test_text_after_a_held_tool_call_waits_for_its_decision() -> None:
+@pytest.mark.parametrize("in_chain", [False, True], ids=["judge", "chain"])
+async def test_text_after_a_held_tool_call_waits_for_its_decision(in_chain: bool) -> None:
     gate = asyncio.Event()
     judge = ScriptedJudge(gate=gate)
-    policy = ToolCallJudgePolicy(ToolCallJudgeOptions(judge_model="judge"))
+    policy: Policy = ToolCallJudgePolicy(ToolCallJudgeOptions(judge_model="judge")).named("judged")
+    if in_chain:  # no member reads text: it is forwarded through the chain too
+        policy = ChainPolicy([block_tools(BASH.name), policy]).named("guarded")
     orch = create_default_orchestrator(policy, judge)
     events = message_events(
         [text_block("before "), tool_use_block("toolu_1", "get_weather", '{"city": "Paris"}'), text_block("after")]
