@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from litellm.types.utils import (
     ChatCompletionDeltaCustomToolCall,
@@ -26,6 +27,7 @@ from luthien_litellm_plugin.types import ToolCall, ToolCallType
 
 _MISSING = object()
 M = TypeVar("M", bound=BaseModel)
+D = TypeVar("D")
 _set_attribute = object.__setattr__
 
 
@@ -242,6 +244,21 @@ def with_text(template: ModelResponseStream, text: str) -> ModelResponseStream:
     chunk = with_delta(template, template.choices[0], content=text)
     chunk._hidden_params = {}  # not shared with the template
     return chunk
+
+
+class ChunkTemplate(Generic[D]):
+    """Chunks a stream parser builds alike (text deltas; events it makes empty chunks of): the
+    stream's first is parsed, the others are copies of it with their own text (`with_text`)."""
+
+    def __init__(self, parse: Callable[[D], ModelResponseStream]) -> None:
+        self._parse = parse
+        self._first: ModelResponseStream | None = None
+
+    def chunk(self, data: D, text: str) -> ModelResponseStream:
+        if self._first is None:
+            self._first = self._parse(data)
+            return self._first
+        return with_text(self._first, text)
 
 
 def _new_chunk(delta: Delta, like: ModelResponseStream | None, finish_reason: str | None = None) -> ModelResponseStream:

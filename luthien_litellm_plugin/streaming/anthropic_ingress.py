@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from litellm.llms.anthropic.chat.handler import ModelResponseIterator
 from litellm.types.utils import ModelResponseStream
 
-from luthien_litellm_plugin.chunks import with_text
+from luthien_litellm_plugin.chunks import ChunkTemplate
 from luthien_litellm_plugin.errors import UpstreamStreamError
 from luthien_litellm_plugin.streaming.anthropic_sse import SSEEvent, SSEParser
 from luthien_litellm_plugin.streaming.forwarded import ForwardedText, StreamItem
@@ -73,9 +73,9 @@ class AnthropicIngress:
         self._text_chunks = text_chunks
         self._parser = SSEParser()
         self._converter = ModelResponseIterator(streaming_response=None, sync_stream=False)
-        self._text_template: ModelResponseStream | None = None
+        self._text = ChunkTemplate(self._converter.chunk_parser)
+        self._empty = ChunkTemplate(self._converter.chunk_parser)
         self._start_usage: JSONObject | None = None
-        self._empty_template: ModelResponseStream | None = None
         self._text_block_open = False
 
     async def batches(self, upstream: AsyncIterator[bytes]) -> AsyncGenerator[list[StreamItem], None]:
@@ -108,32 +108,25 @@ class AnthropicIngress:
         data = event.json()
         if event.event == "error":
             raise UpstreamStreamError.from_anthropic_event(data)
+        source = SourceEvent(event, data)
         text = _text_delta(data)
-        if text is not None and not self._text_chunks:
-            return ForwardedText(SourceEvent(event, data), text, self._text_chunk)
-        empty = self._is_empty(data)
-        if text is not None and self._text_template is not None:
-            chunk = with_text(self._text_template, text)
-        elif empty and self._empty_template is not None:
-            chunk = with_text(self._empty_template, "")
+        if text is not None:
+            if not self._text_chunks:
+                return ForwardedText(source, text, self._forwarded_chunk)
+            chunk = self._text.chunk(data, text)
+        elif self._is_empty(data):
+            chunk = self._empty.chunk(data, "")
         else:
             chunk = self._converter.chunk_parser(self._usage_once(data))
-            if text is not None:
-                self._text_template = chunk
-            elif empty:
-                self._empty_template = chunk
-        self.wire.remember(chunk, SourceEvent(event, data))
+        self.wire.remember(chunk, source)
         return chunk
 
-    def _text_chunk(self, delta: ForwardedText) -> ModelResponseStream:
+    def _forwarded_chunk(self, delta: ForwardedText) -> ModelResponseStream:
         """The chunk a forwarded text delta would have been (made only if a policy asks)."""
-        if self._text_template is not None:
-            return with_text(self._text_template, delta.text)
         source = delta.source
         if not isinstance(source, SourceEvent):
             raise TypeError(f"not an Anthropic event: {type(source).__name__}")
-        self._text_template = self._converter.chunk_parser(source.data)
-        return self._text_template
+        return self._text.chunk(source.data, delta.text)
 
     def _is_empty(self, data: JSONObject) -> bool:
         """Whether LiteLLM's parser makes `data` a chunk with nothing in it and keeps no state
@@ -141,8 +134,7 @@ class AnthropicIngress:
         block state matters only to tool and thinking blocks, which reset it when they start).
         Keeps track of whether a text block is open.
 
-        Past the first, such events' chunks are copies of the first one's, as text deltas' are
-        (`with_text`)."""
+        Their chunks, like text deltas', come from a `ChunkTemplate`."""
         kind = data.get("type")
         if kind == "content_block_start":
             block = data.get("content_block")

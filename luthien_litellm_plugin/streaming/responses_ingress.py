@@ -20,7 +20,7 @@ from litellm.completion_extras.litellm_responses_transformation.transformation i
 from litellm.types.llms.base import BaseLiteLLMOpenAIResponseObject
 from litellm.types.utils import ModelResponseStream
 
-from luthien_litellm_plugin.chunks import with_text
+from luthien_litellm_plugin.chunks import ChunkTemplate
 from luthien_litellm_plugin.errors import UpstreamStreamError
 from luthien_litellm_plugin.streaming import responses_events as ev
 from luthien_litellm_plugin.streaming.forwarded import ForwardedText, StreamItem
@@ -83,8 +83,8 @@ class ResponsesIngress:
             streaming_response=None,  # type: ignore[arg-type]  # only its chunk parser is used
             sync_stream=False,
         )
-        self._text_template: ModelResponseStream | None = None
-        self._empty_template: ModelResponseStream | None = None
+        self._text = ChunkTemplate(self._parse)
+        self._empty = ChunkTemplate(self._parse)
 
     async def chunks(self, upstream: AsyncIterator[object]) -> AsyncGenerator[StreamItem, None]:
         """Raises `UpstreamStreamError` for an upstream `error` / `response.failed` event, and for a
@@ -105,42 +105,38 @@ class ResponsesIngress:
         kind = kind_of(event)
         if kind in (ev.ERROR, ev.FAILED):
             raise UpstreamStreamError.from_responses_event(kind, plain_object(event))
+        source = SourceEvent(event, kind)
         text = event.get("delta") if kind == ev.TEXT_DELTA else None
-        if isinstance(text, str) and not self._text_chunks:
-            return ForwardedText(SourceEvent(event, kind), text, self._text_chunk)
-        empty = _is_empty(kind, event)
-        if isinstance(text, str) and self._text_template is not None:
-            chunk = with_text(self._text_template, text)
-        elif empty and self._empty_template is not None:
-            chunk = with_text(self._empty_template, "")
+        if isinstance(text, str):
+            if not self._text_chunks:
+                return ForwardedText(source, text, self._forwarded_chunk)
+            chunk = self._text.chunk(event, text)
+        elif _is_empty(kind, event):
+            chunk = self._empty.chunk(event, "")
         else:
             data = event.model_dump()
             if kind == ev.REASONING_SUMMARY_DELTA:
                 data["summary_index"] = 0  # LiteLLM uses it as the choice index; the stream has one choice
             chunk = self._converter.chunk_parser(data)
-            if isinstance(text, str):
-                self._text_template = chunk
-            elif empty:
-                self._empty_template = chunk
-        self.wire.remember(chunk, SourceEvent(event, kind))
+        self.wire.remember(chunk, source)
         return chunk
 
-    def _text_chunk(self, delta: ForwardedText) -> ModelResponseStream:
+    def _forwarded_chunk(self, delta: ForwardedText) -> ModelResponseStream:
         """The chunk a forwarded text delta would have been (made only if a policy asks)."""
-        if self._text_template is not None:
-            return with_text(self._text_template, delta.text)
         source = delta.source
         if not isinstance(source, SourceEvent):
             raise TypeError(f"not a Responses event: {type(source).__name__}")
-        self._text_template = self._converter.chunk_parser(source.event.model_dump())
-        return self._text_template
+        return self._text.chunk(source.event, delta.text)
+
+    def _parse(self, event: Event) -> ModelResponseStream:
+        return self._converter.chunk_parser(event.model_dump())
 
 
 def _is_empty(kind: str, event: Event) -> bool:
     """Whether LiteLLM's parser makes `event` a chunk with nothing in it and keeps no state from it
-    (the content parts and the text's end, and a message item's start and end). Past the
-    first, such events' chunks are copies of the first one's, as text deltas' are (`with_text`),
-    and the event, which may hold the whole text, is not dumped for the parser."""
+    (the content parts and the text's end, and a message item's start and end). Their chunks,
+    like text deltas', come from a `ChunkTemplate`, so the event, which may hold the whole text,
+    is not dumped for the parser."""
     if kind in (ev.PART_ADDED, ev.TEXT_DONE, ev.PART_DONE):
         return True
     if kind in (ev.ITEM_ADDED, ev.ITEM_DONE):
