@@ -432,14 +432,9 @@ class PolicyOrchestrator:
             )
         changes = Changes()
         *firsts, last = self.policy.members
-        # Text goes through a chain as its upstream events only if no member reads it.
-        forwards = forward is not None and not any(member.stream_hooks().reads_text for member in self.policy.members)
-
-        def observe_text(position: int) -> Callable[[str], None] | None:
-            if not forwards:
-                return None
-            return transaction.recorder.add_ingress_text if position == 0 else _unobserved_text
-
+        # Every member can forward text; the chain does (`ChainStream.forwards_text`) only if
+        # none of them reads it. Only the first records it as upstream text.
+        observe_text = transaction.recorder.add_ingress_text
         links: list[PolicyStream[StreamItem]] = []
         for position, member in enumerate(firsts):
             link = ChainLink()
@@ -450,8 +445,8 @@ class PolicyOrchestrator:
                     contexts(member, member_scratchpad(transaction.scratchpad, position)),
                     observe_ingress if position == 0 else _unobserved,
                     changes,
-                    forward=link.forward_text if forwards else None,
-                    observe_ingress_text=observe_text(position),
+                    forward=link.forward_text,
+                    observe_ingress_text=observe_text if position == 0 else _unobserved_text,
                 )
             )
         scratchpad = member_scratchpad(transaction.scratchpad, len(firsts))
@@ -461,8 +456,8 @@ class PolicyOrchestrator:
             contexts(last, scratchpad),
             _unobserved if firsts else observe_ingress,
             changes,
-            forward=forward if forwards else None,
-            observe_ingress_text=observe_text(len(firsts)),
+            forward=forward,
+            observe_ingress_text=_unobserved_text if firsts else observe_text,
         )
         return ChainStream(links, final, changes)
 
