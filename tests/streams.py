@@ -158,7 +158,9 @@ def recorded_stream(sink: InMemoryEventSink) -> dict[str, object]:
     }
 
 
-class _DropWeather(SimplePolicy):
+class DropWeather(SimplePolicy):
+    """Drops the weather call; keeps every other."""
+
     async def on_response_tool_call(self, tool_call: ToolCall, request: RequestMessage) -> ToolCall | str | None:
         return None if tool_call.name == WEATHER.name else tool_call
 
@@ -168,7 +170,7 @@ class _ReplaceWeather(SimplePolicy):
         return "[no weather today]" if tool_call.name == WEATHER.name else tool_call
 
 
-class _DropWeatherReadingText(_DropWeather, ReadsEveryText):
+class _DropWeatherReadingText(DropWeather, ReadsEveryText):
     """The same decisions, but it reads text: its text comes as chunks."""
 
 
@@ -188,7 +190,7 @@ def tool_deciders() -> list[tuple[Policy, Policy]]:
     bash = BlockToolsOptions(tools=[BASH.name])
     return [
         (BlockToolsPolicy(bash), _BlockToolsReadingText(bash).named("BlockToolsPolicy")),
-        (_DropWeather().named("drop"), _DropWeatherReadingText().named("drop")),
+        (DropWeather().named("drop"), _DropWeatherReadingText().named("drop")),
         (_ReplaceWeather().named("replace"), _ReplaceWeatherReadingText().named("replace")),
     ]
 

@@ -42,7 +42,15 @@ from tests.anthropic_streams import (
     upstream_events,
 )
 from tests.fakes.scenarios import BASH, LEAD_IN, TEXT, THINKING, THINKING_SIGNATURE, WEATHER
-from tests.streams import SPAN, TOOL_DECIDER_IDS, ReadsEveryText, recorded_stream, tool_deciders, tool_deciding_chains
+from tests.streams import (
+    SPAN,
+    TOOL_DECIDER_IDS,
+    DropWeather,
+    ReadsEveryText,
+    recorded_stream,
+    tool_deciders,
+    tool_deciding_chains,
+)
 from tests.unit.policies.judge_fakes import ScriptedJudge
 
 SCENARIOS = ("text", "tool_calls", "parallel_tool_calls", "tool_only", "thinking", "redacted_thinking", "max_tokens")
@@ -256,11 +264,6 @@ async def test_a_cut_stream_records_the_usage_message_start_reported(policy: Pol
     assert final == (original if served else None)  # what the client received: message_start, or nothing
     [completed] = [e for e in sink.events if e.event_type == "transaction.completed"]
     assert completed.payload["usage"] == original and completed.payload["status"] == "error"
-
-
-class DropWeather(SimplePolicy):
-    async def on_response_tool_call(self, tool_call: ToolCall, request: RequestMessage) -> ToolCall | str | None:
-        return None if tool_call.name == WEATHER.name else tool_call
 
 
 async def test_blocks_after_a_dropped_one_are_renumbered_and_otherwise_unchanged() -> None:
