@@ -17,6 +17,7 @@ JUDGE_MODEL = "bench-judge"
 STOCK = "stock"
 STOCK_TOOLS = "stock (tools)"
 AA = "stock A/A"
+NOOP = "no-op hooks"
 PLUGIN = "plugin"
 
 JUDGE = {
@@ -51,13 +52,14 @@ class Arm:
     tools: bool = False  # requests the tool-call stream (`bench-tools`)
     upper: bool = False  # the policy upper-cases the text (all_caps)
     guardrail: bool = False  # LiteLLM's own CustomGuardrail (the peer)
+    noop: bool = False  # a CustomLogger with the plugin's hooks, each a no-op (LiteLLM's floor)
     env: Mapping[str, str] = field(default_factory=dict)
     code: Path = REPO  # where the proxy imports `luthien_litellm_plugin` (and `bench`) from
     events: Path | None = None  # the events file of a judge arm (the judge's own latency)
 
     @property
     def stock(self) -> bool:
-        return self.plugin is None and not self.guardrail
+        return self.plugin is None and not self.guardrail and not self.noop
 
     @property
     def reference(self) -> str:
@@ -84,6 +86,7 @@ def catalogue(directory: Path, baseline: tuple[str, Path] | None = None) -> dict
         "stock": [Arm(STOCK, STOCK)],
         "aa": [Arm(AA, "aa")],
         "plugin": [Arm(PLUGIN, "plugin", passthrough, env=sqlite(directory, "plugin"))],
+        "noop": [Arm(NOOP, "noop", noop=True)],
         "pg": [
             Arm(
                 "plugin pg+redis",
@@ -163,6 +166,8 @@ def config(arm: Arm, upstreams: Mapping[int, str]) -> dict[str, object]:
     if arm.plugin is not None:
         settings["callbacks"] = ["luthien_litellm_plugin.callback"]
         result["callback_settings"] = {"luthien": dict(arm.plugin)}
+    if arm.noop:
+        settings["callbacks"] = ["bench.noop_hook.handler"]
     if arm.guardrail:
         result["guardrails"] = [
             {

@@ -4,7 +4,8 @@
         [--arms stock,aa,plugin] [--workloads issue13] [--no-pin]
 
 Arms (`--arms`, comma-separated; stock always runs): `aa` a second, identical stock proxy (the
-noise floor); `plugin` passthrough recording to SQLite; `baseline` the same running the code of
+noise floor); `noop` a CustomLogger declaring the plugin's hooks, each a no-op (what LiteLLM charges
+any such plugin); `plugin` passthrough recording to SQLite; `baseline` the same running the code of
 `--baseline REF` (a temporary git worktree first on its PYTHONPATH); `pg` passthrough recording
 to Postgres + Redis; `caps` all_caps; `tools` block_tools on a tool-call stream; `guardrail`
 LiteLLM's own CustomGuardrail doing the same check; `judge` tool_call_judge on the text and the
