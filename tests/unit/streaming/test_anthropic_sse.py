@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
-from luthien_litellm_plugin.streaming.anthropic_sse import SSEEvent, SSEParser
+from luthien_litellm_plugin.streaming.anthropic_sse import SSEEvent, SSEParser, text_delta_data
 from luthien_litellm_plugin.streaming.anthropic_validator import validate_anthropic_stream
 from tests.wire import anthropic_sse
 
@@ -86,3 +87,76 @@ def test_a_read_of_many_events_gives_them_all_and_keeps_the_unfinished_one() -> 
     assert len(parser.feed(event * 500 + event[:20])) == 500
     assert parser.pending == event[:20]
     assert [e.raw for e in parser.feed(event[20:])] == [event]
+
+
+def text_delta(text: str, index: int = 0) -> str:
+    """A text delta's data as Anthropic writes it (compact; `json.dumps` escapes as it does)."""
+    delta = {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}}
+    return json.dumps(delta, separators=(",", ":"), ensure_ascii=False)
+
+
+TEXTS = ["", "Hello", ' "quoted" ', "back\\slash", "line\nbreak", "tab\t", "ünïcödé ✓", "😀", '"}}', "}}", "\u0000"]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+@pytest.mark.parametrize("index", [0, 7, 123])
+def test_a_text_delta_decodes_without_json_loads_as_json_loads_would(text: str, index: int) -> None:
+    data = text_delta(text, index)
+    assert text_delta_data(data) == json.loads(data)
+    assert SSEEvent("content_block_delta", data, b"").json() == json.loads(data)
+
+
+def test_random_texts_with_escapes_decode_as_json_loads_decodes_them() -> None:
+    rng = random.Random(13)
+    alphabet = 'ab "\\/\n\r\t\b\f\u2028é😀{}[],:'
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 24)))
+        data = text_delta(text)
+        ascii_data = json.dumps(json.loads(data), separators=(",", ":"))  # non-ASCII as \uXXXX escapes
+        for spelling in (data, ascii_data):
+            assert text_delta_data(spelling) == json.loads(spelling)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        '{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "hi"}}',  # spaced
+        '{"index":0,"type":"content_block_delta","delta":{"type":"text_delta","text":"hi"}}',  # other key order
+        '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi","x":1}}',  # more fields
+        '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}} ',  # trailing space
+        '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"},"x":1}',
+        '{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{"}}',
+        '{"type":"content_block_delta","index":-1,"delta":{"type":"text_delta","text":"hi"}}',
+        '{"type":"content_block_delta","index":1.0,"delta":{"type":"text_delta","text":"hi"}}',
+    ],
+)
+def test_other_spellings_are_left_to_json_loads(data: str) -> None:
+    assert text_delta_data(data) is None
+    assert SSEEvent("content_block_delta", data, b"").json() == json.loads(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        '{"type":"content_block_delta","index":01,"delta":{"type":"text_delta","text":"hi"}}',  # leading zero
+        '{"type":"content_block_delta","index":²,"delta":{"type":"text_delta","text":"hi"}}',  # not ASCII
+        '{"type":"content_block_delta","index":٣,"delta":{"type":"text_delta","text":"hi"}}',
+        '{"type":"content_block_delta","index":,"delta":{"type":"text_delta","text":"hi"}}',
+        '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}',  # cut short
+        '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}}}',
+    ],
+)
+def test_what_json_loads_refuses_is_refused(data: str) -> None:
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(data)
+    with pytest.raises(json.JSONDecodeError):
+        SSEEvent("content_block_delta", data, b"").json()
+
+
+@pytest.mark.parametrize("text", ["unterminated", "bad \\x escape", "raw \n control"])
+def test_a_broken_string_raises_what_json_loads_raises(text: str) -> None:
+    data = '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"' + text
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(data)
+    with pytest.raises(json.JSONDecodeError):
+        SSEEvent("content_block_delta", data, b"").json()
