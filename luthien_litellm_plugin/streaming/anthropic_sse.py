@@ -47,7 +47,7 @@ def text_delta_data(data: str) -> JSONObject | None:
     writes it (compact, keys in its order); None for anything else, which `json.loads` decodes.
 
     Text deltas are the bulk of a stream. Decoding only their text (`scanstring`, the decoder
-    `json.loads` itself uses for strings) instead of the whole object halves their cost.
+    `json.loads` itself uses for strings) costs about 40% less than decoding the whole object.
     """
     if not data.startswith(_TEXT_DELTA_HEAD):
         return None
