@@ -15,7 +15,9 @@ stream. Workloads (`--workloads`): groups `issue13` (chat + messages), `chat`, `
 measurement; the others are sized to a similar proxy CPU time.
 
 Proxies run on CPU 0, this process and the fake upstreams on CPU 1. Every proxy loads the same
-`sitecustomize.py`, which logs its gen-2 garbage collections. JSON lands in bench/results/.
+`sitecustomize.py`, which logs its gen-2 garbage collections and keeps its totals per generation
+(the report's gen-0/1 column: collections the request path's allocations trigger). JSON lands in
+bench/results/.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from bench.overhead import arms as arm_catalogue
 from bench.overhead import processes, report, workloads
 from bench.overhead.arms import REPO, Arm
 from bench.overhead.gclog import ENV as GC_ENV
-from bench.overhead.gclog import SITE, GcLog
+from bench.overhead.gclog import SITE, STATS_ENV, GcLog
 from bench.overhead.processes import BENCH_CPUS, PROXY_CPUS, Proxy
 from bench.overhead.runner import Runner, log
 from bench.overhead.targets import issue_13
@@ -81,6 +83,7 @@ def environment(arm: Arm, directory: Path, key: str) -> dict[str, str]:
         "PYTHONPATH": arm_catalogue.pythonpath(arm, SITE),
         "LUTHIEN_SPOOL_DIR": str(directory / f"spool-{arm.process}"),
         GC_ENV: str(directory / f"gc-{arm.process}.log"),
+        STATS_ENV: str(directory / f"gc-{arm.process}.stats"),
         **arm.env,
     }
 
@@ -118,7 +121,7 @@ def start_proxies(
         command = [litellm, "--config", str(path), "--host", "127.0.0.1", "--port", str(port)]
         process = processes.start(command, env, directory / f"{arm.process}.log", directory, cpus)
         proxies[arm.process] = Proxy(process, f"http://127.0.0.1:{port}")
-        gc_logs[arm.process] = GcLog(Path(env[GC_ENV]))
+        gc_logs[arm.process] = GcLog(Path(env[GC_ENV]), Path(env[STATS_ENV]))
     for proxy in proxies.values():
         processes.wait_ready(f"{proxy.url}/health/liveliness", proxy.process)
     return proxies, gc_logs

@@ -38,6 +38,8 @@ class ArmSummary:
     judge_p50_ms: float | None
     against: str | None  # the stock arm of the paired values (None: this is a stock reference)
     paired: dict[str, Spread]  # rps, cpu, cpu_ex_gc: ratios; ttfc, p50: deltas in ms
+    young_gc_per_request: float = 0.0  # gen-0 and gen-1 collections per request (median of rounds)
+    young_gc_ms_per_request: float = 0.0  # their CPU per request
 
 
 def median_of(samples: Sequence[Sample], name: str) -> float | None:
@@ -71,6 +73,8 @@ def summarize_arm(arm: Arm, blocks: Sequence[Block]) -> ArmSummary:
         cpu_ms=statistics.median(s.cpu_ms for s in samples),
         cpu_ex_gc_ms=statistics.median(s.cpu_ex_gc_ms for s in samples),
         gc2=sum(s.gc2 for s in samples),
+        young_gc_per_request=statistics.median(s.young_gc / s.requests for s in samples),
+        young_gc_ms_per_request=statistics.median(s.young_gc_ms / s.requests for s in samples),
         judge_p50_ms=median_of(samples, "judge_p50_ms"),
         against=against,
         paired=paired,
@@ -121,9 +125,9 @@ def judged_arms(arms: Sequence[Arm]) -> list[str]:
 def markdown(summary: dict[str, dict[str, ArmSummary]], targets: Sequence[Target], arms: Sequence[Arm]) -> str:
     """The README tables: every arm on every workload, then the targets."""
     lines = [
-        "| workload | arm | req/s | CPU ms/req | ex-GC | gen-2 GCs | req/s ×stock | CPU ×stock | CPU ex-GC ×stock "
-        "| TTFC | p50 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| workload | arm | req/s | CPU ms/req | ex-GC | gen-2 GCs | gen-0/1 GC ms/req (per req) | req/s ×stock "
+        "| CPU ×stock | CPU ex-GC ×stock | TTFC | p50 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for workload, per_arm in summary.items():
         for index, (name, s) in enumerate(per_arm.items()):
@@ -137,6 +141,7 @@ def markdown(summary: dict[str, dict[str, ArmSummary]], targets: Sequence[Target
                 p50 = s.paired["p50"].delta() if "p50" in s.paired else ""
             lines.append(
                 f"| {first} | {name} | {s.rps:.1f} | {s.cpu_ms:.2f} | {s.cpu_ex_gc_ms:.2f} | {s.gc2} | "
+                f"{s.young_gc_ms_per_request:.3f} ({s.young_gc_per_request:.2f}) | "
                 f"{' | '.join(ratios)} | {ttfc} | {p50} |"
             )
     shown = judged_arms(arms)

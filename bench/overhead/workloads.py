@@ -92,6 +92,8 @@ class Sample:
     gc2: int  # gen-2 collections during the measurement
     gc2_ms: float
     judge_p50_ms: float | None = None
+    young_gc: int = 0  # gen-0 and gen-1 collections during the measurement
+    young_gc_ms: float = 0.0  # their CPU (part of cpu_ms and of cpu_ex_gc_ms)
 
 
 def summarize(timings: list[Timing], seconds: float, cpu: float, gc2: int, gc2_cpu: float) -> Sample:
@@ -134,7 +136,7 @@ async def fire(call: Call, endpoint: Endpoint, concurrency: int, requests: int) 
 async def measure(workload: Workload, arm: Arm, call: Call, pid: int, gc: GcLog, requests: int) -> Sample:
     """Measure `workload` on `arm` (proxy `pid`): wall time, latencies, the proxy tree's CPU, gen-2 GCs."""
     judged = len(judge_latencies(arm))
-    mark = gc.mark()
+    mark, generations = gc.mark(), gc.generations()
     cpu_before = cpu_seconds(pid)
     started = time.perf_counter()
     timings = await fire(call, workload.endpoint, workload.concurrency, requests)
@@ -142,7 +144,9 @@ async def measure(workload: Workload, arm: Arm, call: Call, pid: int, gc: GcLog,
     await asyncio.sleep(SETTLE_SECONDS)
     cpu = cpu_seconds(pid) - cpu_before
     collections = gc.since(mark)
+    young = gc.generations().since(generations)
     sample = summarize(timings, seconds, cpu, collections.count, collections.cpu_seconds)
+    sample = replace(sample, young_gc=young.young, young_gc_ms=young.young_cpu_seconds * 1000)
     verdicts = judge_latencies(arm)[judged:]
     if verdicts:
         sample = replace(sample, judge_p50_ms=statistics.median(verdicts))

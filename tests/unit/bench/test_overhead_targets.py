@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-from bench.overhead.gclog import Collections, parse
 from bench.overhead.report import ArmSummary, Verdict, verdicts
 from bench.overhead.stats import Spread
 from bench.overhead.targets import Target, issue_13
@@ -49,8 +46,3 @@ def test_verdicts_use_the_median_of_the_paired_rounds() -> None:
     assert [v.met for v in found] == [True, False, True, None]
     assert [v.cell() for v in found] == ["+0.80 ms ✅", "×1.050 ❌", "×0.980 ✅", "—"]
     assert found[3] == Verdict(targets[3], "plugin", None)
-
-
-def test_gc_log_lines_add_up() -> None:
-    assert parse("12 0.004\n12 0.0065\n\n") == Collections(2, pytest.approx(0.0105))
-    assert parse("") == Collections(0, 0.0)
