@@ -134,7 +134,7 @@ async def fire(call: Call, endpoint: Endpoint, concurrency: int, requests: int) 
 
 
 async def measure(workload: Workload, arm: Arm, call: Call, pid: int, gc: GcLog, requests: int) -> Sample:
-    """Measure `workload` on `arm` (proxy `pid`): wall time, latencies, the proxy tree's CPU, gen-2 GCs."""
+    """Measure `workload` on `arm` (proxy `pid`): wall time, latencies, the proxy tree's CPU, its collections."""
     judged = len(judge_latencies(arm))
     mark, generations = gc.mark(), gc.generations()
     cpu_before = cpu_seconds(pid)
