@@ -69,8 +69,8 @@ class PostgresStore:
             raise ConnectionError("PostgresStore.write before open")
         if not events:
             return
-        event_columns = [list(column) for column in zip(*(rows.event_row(e, "postgres") for e in events), strict=True)]
-        upserts = rows.transaction_upserts(events, "postgres")
+        event_rows, upserts = rows.batch_rows(events, "postgres")
+        event_columns = [list(column) for column in zip(*event_rows, strict=True)]
         try:
             async with connection.transaction():
                 await connection.execute(self._events_sql, *event_columns)

@@ -16,6 +16,7 @@ from typing import Literal
 
 from luthien_litellm_plugin import events
 from luthien_litellm_plugin.events import RecordedEvent
+from luthien_litellm_plugin.types import JSONObject
 
 Dialect = Literal["postgres", "sqlite"]
 Row = tuple[object, ...]
@@ -141,8 +142,44 @@ def postgres_close_started_sql(transactions: str, events_table: str) -> str:
     )
 
 
-def event_row(event: RecordedEvent, dialect: Dialect) -> Row:
-    payload = _json(event.payload, dialect)
+class JsonTexts:
+    """The JSON text of a batch's values, each container encoded once.
+
+    A request (or response) a policy left unchanged is one object recorded as both original
+    and final, in the event's payload and again in the transaction's columns: four copies of
+    what may be a long agent conversation. Each is encoded once per batch here and the text
+    reused. Containers are known by identity, which is stable while the batch's events hold them.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect: Dialect = dialect
+        self._texts: dict[int, str] = {}
+
+    def value(self, value: object) -> str:
+        if not isinstance(value, dict | list):
+            return _json(value, self.dialect)
+        text = self._texts.get(id(value))
+        if text is None:
+            text = self._texts[id(value)] = _json(value, self.dialect)
+        return text
+
+    def payload(self, payload: JSONObject) -> str:
+        """`payload` as `_json` would write it: its members' texts joined (each value a whole JSON
+        value, so no escape spans two parts)."""
+        if not all(type(key) is str for key in payload):  # the encoder's own key coercion
+            return _json(payload, self.dialect)
+        members = ",".join(f"{_json(key, self.dialect)}:{self.value(value)}" for key, value in payload.items())
+        return f"{{{members}}}"
+
+
+def batch_rows(batch: Sequence[RecordedEvent], dialect: Dialect) -> tuple[list[Row], dict[Upsert, list[Row]]]:
+    """The batch's `events` rows and `transactions` upserts, each value encoded once."""
+    texts = JsonTexts(dialect)
+    return [event_row(event, dialect, texts) for event in batch], transaction_upserts(batch, dialect, texts)
+
+
+def event_row(event: RecordedEvent, dialect: Dialect, texts: JsonTexts | None = None) -> Row:
+    payload = (texts or JsonTexts(dialect)).payload(event.payload)
     return (
         _text(event.event_id, dialect),
         _text(event.transaction_id, dialect),
@@ -153,16 +190,19 @@ def event_row(event: RecordedEvent, dialect: Dialect) -> Row:
     )
 
 
-def upsert_row(event: RecordedEvent, upsert: Upsert, dialect: Dialect) -> Row:
-    payload = event.payload
-    return (_text(event.transaction_id, dialect), *(_value(payload.get(c), c, dialect) for c in upsert.columns))
+def upsert_row(event: RecordedEvent, upsert: Upsert, dialect: Dialect, texts: JsonTexts | None = None) -> Row:
+    payload, texts = event.payload, texts or JsonTexts(dialect)
+    return (_text(event.transaction_id, dialect), *(_value(payload.get(c), c, texts) for c in upsert.columns))
 
 
-def transaction_upserts(batch: Sequence[RecordedEvent], dialect: Dialect) -> dict[Upsert, list[Row]]:
+def transaction_upserts(
+    batch: Sequence[RecordedEvent], dialect: Dialect, texts: JsonTexts | None = None
+) -> dict[Upsert, list[Row]]:
     """The batch's `transactions` upserts, one per transaction: the events of one transaction in
     the batch (request, response, completed) are merged into a single row, which is what applying
     them one after the other would give. Grouped by the resulting column set (one `executemany`
     each). A transaction with two events of the same kind falls back to one row per event."""
+    texts = texts or JsonTexts(dialect)
     per_transaction: dict[str, list[RecordedEvent]] = {}
     for event in batch:
         if event.event_type in UPSERTS:
@@ -172,14 +212,14 @@ def transaction_upserts(batch: Sequence[RecordedEvent], dialect: Dialect) -> dic
         kinds = [UPSERTS[event.event_type] for event in transaction_events]
         if len(set(kinds)) < len(kinds):
             for event, upsert in zip(transaction_events, kinds, strict=True):
-                grouped.setdefault(upsert, []).append(upsert_row(event, upsert, dialect))
+                grouped.setdefault(upsert, []).append(upsert_row(event, upsert, dialect, texts))
             continue
-        upsert, row = _merge(transaction_events, kinds, dialect)
+        upsert, row = _merge(transaction_events, kinds, texts)
         grouped.setdefault(upsert, []).append(row)
     return grouped
 
 
-def _merge(batch: list[RecordedEvent], kinds: list[Upsert], dialect: Dialect) -> tuple[Upsert, Row]:
+def _merge(batch: list[RecordedEvent], kinds: list[Upsert], texts: JsonTexts) -> tuple[Upsert, Row]:
     replaced: dict[str, object] = {}
     kept: dict[str, object] = {}
     for event, upsert in zip(batch, kinds, strict=True):
@@ -191,7 +231,7 @@ def _merge(batch: list[RecordedEvent], kinds: list[Upsert], dialect: Dialect) ->
     replace = tuple(c for c in _COLUMN_ORDER if c in replaced)
     keep = tuple(c for c in _COLUMN_ORDER if c in kept and c not in replaced)
     values = {**kept, **replaced}
-    row = (_text(batch[0].transaction_id, dialect), *(_value(values[c], c, dialect) for c in (*replace, *keep)))
+    row = (_text(batch[0].transaction_id, texts.dialect), *(_value(values[c], c, texts) for c in (*replace, *keep)))
     return Upsert(replace=replace, keep=keep), row
 
 
@@ -213,9 +253,10 @@ def _placeholder(kind: str, position: int, dialect: Dialect) -> str:
     return f"${position}"
 
 
-def _value(value: object, column: str, dialect: Dialect) -> object:
+def _value(value: object, column: str, texts: JsonTexts) -> object:
+    dialect = texts.dialect
     if column in JSON_COLUMNS:
-        return None if value is None else _json(value, dialect)
+        return None if value is None else texts.value(value)
     if column == "is_streaming":
         if not isinstance(value, bool):
             return None

@@ -53,8 +53,7 @@ class SqliteStore:
         db = self._db
         if db is None:
             raise ConnectionError("SqliteStore.write before open")
-        event_rows = [rows.event_row(event, "sqlite") for event in events]
-        upserts = rows.transaction_upserts(events, "sqlite")
+        event_rows, upserts = rows.batch_rows(events, "sqlite")
         await db.execute("BEGIN IMMEDIATE")
         try:
             await db.executemany(self._events_sql, event_rows)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from luthien_litellm_plugin import events
 from luthien_litellm_plugin.events import RecordedEvent
 from luthien_litellm_plugin.storage import rows
@@ -64,3 +66,51 @@ def test_a_transactions_events_in_one_batch_become_one_upsert() -> None:
     assert json.loads(str(values["final_response"])) == {"a": 1} and "status" in merged.replace
     # t2 has two request events in the batch: one row per event, never two in one statement
     assert [r[0] for rs in grouped.values() for r in rs].count("t2") == 2
+
+
+LONG_REQUEST: JSONObject = {
+    "model": "m",
+    "messages": [{"role": "user", "content": f"turn {i} \x00 \\u0000 ünï 😀 sk-{'a' * 20}"} for i in range(50)],
+}
+
+
+def request_recorded(request: JSONObject, transaction_id: str = "t1") -> RecordedEvent:
+    payload: JSONObject = {"model": "m", "is_streaming": True, "original_request": request, "final_request": request}
+    return RecordedEvent(transaction_id, events.TRANSACTION_REQUEST_RECORDED, payload)
+
+
+def test_a_batch_is_written_as_encoding_each_value_on_its_own_would_write_it() -> None:
+    response: JSONObject = {"choices": [{"message": {"content": "hi \x00"}}], "usage": None}
+    batch = [
+        request_recorded(LONG_REQUEST),
+        RecordedEvent(
+            "t1",
+            events.TRANSACTION_STREAMING_RESPONSE_RECORDED,
+            {"original_response": response, "final_response": response, "usage": {"n": 1}},
+        ),
+        RecordedEvent("t1", events.TRANSACTION_COMPLETED, {"status": "success", "usage": {"n": 1}}),
+        request_recorded({**LONG_REQUEST, "model": "other"}, "t2"),
+        RecordedEvent("t3", "x", {1: "a non-string key", "nested": [[{"deep": None}]]}),  # type: ignore[dict-item]
+        RecordedEvent("t4", "x", {}),
+    ]
+    for dialect in ("sqlite", "postgres"):
+        event_rows, upserts = rows.batch_rows(batch, dialect)
+        assert event_rows == [rows.event_row(event, dialect) for event in batch]
+        assert upserts == rows.transaction_upserts(batch, dialect)
+        for row in event_rows:  # and that is what the plain encoder writes
+            assert row[4] == rows._json(next(e for e in batch if e.event_id == row[0]).payload, dialect)
+
+
+def test_a_request_recorded_as_original_and_final_is_encoded_once_per_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    encoded: list[object] = []
+    encoder = rows._ENCODER
+
+    class Counting:
+        def encode(self, value: object) -> str:
+            encoded.append(value)
+            return encoder.encode(value)
+
+    monkeypatch.setattr(rows, "_ENCODER", Counting())
+    rows.batch_rows([request_recorded(LONG_REQUEST)], "sqlite")
+    # once for the event's payload and the transaction's two columns, where it was four times
+    assert sum(value is LONG_REQUEST for value in encoded) == 1
