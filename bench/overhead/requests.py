@@ -41,12 +41,68 @@ class Call:
     arm: Arm
     stream: bool
     chunks: int
+    conversation: bool = False  # send an agent's long conversation instead of one short message
 
     @property
     def text(self) -> str:
         text = TOOL_TEXT if self.arm.tools else "lorem " * self.chunks
         return text.upper() if self.arm.upper else text
 
+
+def _conversation_parts() -> tuple[
+    str, list[tuple[str, str, dict[str, str], str]], list[tuple[str, str, dict[str, object]]]
+]:
+    """An agent's context, about 80 KB as sent: a long system prompt, 15 tools, 20 tool turns."""
+    prose = "The quick brown fox jumps over the lazy dog while the agent reads the repository. " * 6
+    system = prose * 40
+    schema: dict[str, object] = {
+        "type": "object",
+        "properties": {f"arg{j}": {"type": "string", "description": prose[:80]} for j in range(6)},
+        "required": ["arg0"],
+    }
+    tools = [(f"tool_{i}", prose[:300], schema) for i in range(15)]
+    turns = [(f"call_{i}", f"tool_{i % 15}", {"arg0": f"step {i}", "arg1": prose[:120]}, prose * 2) for i in range(20)]
+    return system, turns, tools
+
+
+def _messages_conversation() -> dict[str, object]:
+    system, turns, tools = _conversation_parts()
+    messages: list[dict[str, object]] = [{"role": "user", "content": "Fix the failing test."}]
+    for call_id, name, arguments, result in turns:
+        use = {"type": "tool_use", "id": call_id, "name": name, "input": arguments}
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": "Looking."}, use]})
+        messages.append(
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call_id, "content": result}]}
+        )
+    messages.append({"role": "user", "content": "hi"})
+    described = [{"name": n, "description": d, "input_schema": s} for n, d, s in tools]
+    return {"system": system, "tools": described, "messages": messages}
+
+
+def _chat_conversation() -> dict[str, object]:
+    system, turns, tools = _conversation_parts()
+    messages: list[dict[str, object]] = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": "Fix the failing test."},
+    ]
+    for call_id, name, arguments, result in turns:
+        function = {"name": name, "arguments": json.dumps(arguments)}
+        messages.append(
+            {
+                "role": "assistant",
+                "content": "Looking.",
+                "tool_calls": [{"id": call_id, "type": "function", "function": function}],
+            }
+        )
+        messages.append({"role": "tool", "tool_call_id": call_id, "content": result})
+    messages.append({"role": "user", "content": "go"})
+    described = [{"type": "function", "function": {"name": n, "description": d, "parameters": s}} for n, d, s in tools]
+    return {"tools": described, "messages": messages}
+
+
+MESSAGES_CONVERSATION = _messages_conversation()
+CHAT_CONVERSATION = _chat_conversation()
+"""The agent workloads' request fields (`Call.conversation`), built once."""
 
 stock_responses: dict[tuple[bool, int], bytes] = {}
 """What the first arm that changes nothing served for each `/v1/responses` request kind, ids blanked."""
@@ -55,7 +111,9 @@ stock_responses: dict[tuple[bool, int], bytes] = {}
 async def chat(client: httpx.AsyncClient, call: Call) -> Timing:
     """One `/v1/chat/completions` request, verified."""
     model = TOOLS_MODEL if call.arm.tools else text_model(call.chunks)
-    body = {"model": model, "messages": [{"role": "user", "content": "go"}], "stream": call.stream}
+    body: dict[str, object] = {"model": model, "messages": [{"role": "user", "content": "go"}], "stream": call.stream}
+    if call.conversation:
+        body.update(CHAT_CONVERSATION)
     headers = {"Authorization": f"Bearer {call.key}"}
     started = time.perf_counter()
     if not call.stream:
@@ -100,7 +158,14 @@ def sse_events(body: bytes) -> list[dict[str, object]]:
 async def messages(client: httpx.AsyncClient, call: Call) -> Timing:
     """One `/v1/messages` request, verified; first = the first `content_block_delta`."""
     model = messages_model(call.chunks)
-    body = {"model": model, "max_tokens": 256, "stream": call.stream, "messages": [{"role": "user", "content": "hi"}]}
+    body: dict[str, object] = {
+        "model": model,
+        "max_tokens": 256,
+        "stream": call.stream,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    if call.conversation:
+        body.update(MESSAGES_CONVERSATION)
     headers = {"x-api-key": call.key, "anthropic-version": ANTHROPIC_VERSION}
     started = time.perf_counter()
     if not call.stream:

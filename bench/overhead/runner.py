@@ -45,7 +45,9 @@ class Runner:
     foreign_limit: float = 0.10
 
     def call(self, arm: Arm, workload: Workload) -> Call:
-        return Call(self.proxies[arm.process].url, self.key, arm, workload.stream, workload.chunks)
+        return Call(
+            self.proxies[arm.process].url, self.key, arm, workload.stream, workload.chunks, workload.conversation
+        )
 
     async def warm_up(self, workloads: Sequence[Workload]) -> None:
         """A few of each workload's requests on each arm, unmeasured."""

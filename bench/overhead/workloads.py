@@ -31,6 +31,7 @@ class Workload:
     concurrency: int
     chunks: int
     weight: float
+    conversation: bool = False  # the request carries an agent's long conversation (`requests.CONVERSATION`)
 
     @property
     def name(self) -> str:
@@ -58,16 +59,29 @@ def kinds(endpoint: Endpoint) -> list[Workload]:
     ]
 
 
-CATALOGUE: dict[str, Workload] = {w.name: w for e in ("chat", "messages", "responses") for w in kinds(e)}
-GROUPS = {
-    "issue13": [n for n in CATALOGUE if not n.startswith("responses")],
+ENDPOINT_NAMES: tuple[Endpoint, ...] = ("chat", "messages", "responses")
+
+
+def agent_kinds(endpoint: Endpoint) -> list[Workload]:
+    """An agent's turn: a long conversation sent (tools, tool results), a short answer streamed back.
+    Chat and `/v1/messages` only: the bench has no Responses form of the conversation."""
+    if endpoint == "responses":
+        return []
+    return [Workload(endpoint, "agent5", True, 1, 5, 0.8, conversation=True)]
+
+
+CATALOGUE: dict[str, Workload] = {w.name: w for e in ENDPOINT_NAMES for w in (*kinds(e), *agent_kinds(e))}
+GROUPS: dict[str, list[str]] = {
+    "issue13": [n for n, w in CATALOGUE.items() if not n.startswith("responses") and not w.conversation],
+    "agents": [n for n, w in CATALOGUE.items() if w.conversation],
     "all": list(CATALOGUE),
-    **{e: [n for n in CATALOGUE if n.startswith(e)] for e in ("chat", "messages", "responses")},
+    **{e: [n for n, w in CATALOGUE.items() if n.startswith(e) and not w.conversation] for e in ENDPOINT_NAMES},
 }
 
 
 def select(spec: str) -> list[Workload]:
-    """Workloads from a comma-separated list of groups (issue13, all, chat, messages, responses) or names."""
+    """Workloads from a comma-separated list of groups (issue13, agents, all, chat, messages, responses)
+    or names."""
     names: list[str] = []
     for part in (p.strip() for p in spec.split(",")):
         found = GROUPS.get(part) or [n for n in CATALOGUE if n == part.replace(":", " ")]
