@@ -75,6 +75,8 @@ def _input_messages(value: object) -> list[object]:
 
 def apply_request(data: dict[str, object], original: RequestMessage, final: RequestMessage, api: Api = "chat") -> None:
     """Write into `data` (in place: LiteLLM sends `data` upstream) what the policy changed."""
+    if final is original:  # unchanged: nothing to write (dumping and comparing a long conversation is not free)
+        return
     before = original.model_dump(exclude_none=True)
     after = final.model_dump(exclude_none=True)
     rename = {"messages": "input"} if api in ("responses", "cursor") else {}
