@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-from enum import Enum
 
 from luthien_litellm_plugin.types import JSONValue
 
@@ -39,13 +38,27 @@ _SECRET_VALUE = re.compile(
 )
 
 
-class _Mode(Enum):
-    PLAIN = "plain"
+class _Mode:
+    """How the strings under a key are treated. Three instances, compared by identity; not an
+    `Enum`, whose hash is a Python-level method and the walk hashes a mode per container."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"_Mode.{self.name.upper()}"
+
+    PLAIN: _Mode
     """Secret-looking substrings are replaced; keys decide for their values."""
-    SECRET = "secret"
+    SECRET: _Mode
     """Under a secret-named key: every string is redacted."""
-    HEADERS = "headers"
+    HEADERS: _Mode
     """A header map: each key is a header name."""
+
+
+_Mode.PLAIN, _Mode.SECRET, _Mode.HEADERS = _Mode("plain"), _Mode("secret"), _Mode("headers")
 
 
 def scrub_secrets(value: JSONValue) -> JSONValue:
