@@ -242,8 +242,10 @@ async def serve_batches(
     keepalive_seconds: float | None = None,
 ) -> AsyncGenerator[Out, None]:
     """Serve an upstream whose items each hold several chunks (the events of one network read).
-    A batch is processed at once and what it released leaves as one item, `join(items)`. A
-    failure after output started ends the stream with `error_frame(error)`, never a cut."""
+    A batch is processed at once and what it released leaves as one item, `join(items)`; only
+    the stream's first output leaves as soon as it is released, before the rest of its batch is
+    processed (the time to first byte does not wait for a whole read). A failure after output
+    started ends the stream with `error_frame(error)`, never a cut."""
     clock = _KeepaliveClock(keepalive is not None, keepalive_seconds)
     reader = _Reader(upstream.__anext__, processor, clock)
     deadline.busy_until = processor.busy_until
@@ -251,19 +253,20 @@ async def serve_batches(
     error: str | None = "client disconnected"
     started = False
     idle_since: float | None = None
+    rest: Sequence[Item] = ()  # what is left of a batch whose first output was served early
     try:
         try:
             while True:
                 idle_since = deadline.start_wait(idle_since)
+                first: list[Out] = []
                 try:
-                    batch = await reader.next()
+                    batch = rest or await reader.next()
                     if batch is _END:
                         await processor.close()
                     elif batch is None:
                         await processor.pump()
                     elif batch is not _QUIET:
-                        for chunk in batch:  # type: ignore[union-attr]
-                            await processor.feed(chunk)
+                        first, rest = await _feed_batch(processor, batch, until_output=not started)  # type: ignore[arg-type]
                 except asyncio.CancelledError:
                     deadline.raise_if_expired()
                     raise
@@ -277,7 +280,7 @@ async def serve_batches(
                         yield keepalive()
                     continue
                 idle_since = None
-                items = processor.take()
+                items = first + processor.take()
                 if items:
                     started = True
                     clock.sent()
@@ -302,6 +305,25 @@ async def serve_batches(
         reader.cancel()
         processor.discard()
         await asyncio.shield(_end(upstream, finish, status, error))
+
+
+async def _feed_batch(
+    processor: StreamProcessor[Item, Out], batch: Sequence[Item], *, until_output: bool
+) -> tuple[list[Out], Sequence[Item]]:
+    """Feed `batch`. With `until_output`, stop at the first chunk that releases output, unless it
+    is the last: returns (that output, the chunks not fed yet)."""
+    if not until_output:
+        for chunk in batch:
+            await processor.feed(chunk)
+        return [], ()
+    last = len(batch) - 1
+    for position, chunk in enumerate(batch):
+        await processor.feed(chunk)
+        if position < last:
+            released = processor.take()
+            if released:
+                return released, batch[position + 1 :]
+    return [], ()
 
 
 class _KeepaliveClock:

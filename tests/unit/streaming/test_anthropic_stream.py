@@ -85,7 +85,46 @@ async def test_the_events_of_one_upstream_read_leave_as_one_item() -> None:
     assert b"".join(served) == b"".join(events)
     parser = SSEParser()
     reads_completing_events = sum(1 for read in reads if parser.feed(read))
-    assert len(served) <= reads_completing_events + 1 < len(events)  # + the closing message_delta/stop
+    # + the stream's first output, served before the rest of its read; + the closing message_delta/stop
+    assert len(served) <= reads_completing_events + 2 < len(events)
+
+
+class CountsChunks(Policy):
+    """Changes nothing; counts the chunks it has been handed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.received = 0
+
+    async def on_chunk_received(self, ctx: StreamingResponseContext) -> None:
+        self.received += 1
+
+
+@pytest.mark.parametrize("policy", [PassthroughPolicy, CountsChunks], ids=["forwarding", "chunks"])
+async def test_the_first_output_leaves_before_the_rest_of_its_read_is_processed(policy: type[Policy]) -> None:
+    events = message_events([text_block("Hel", "lo", " there")], stop_reason="end_turn")
+    whole_stream_in_one_read = [b"".join(events)]
+    chosen = policy()
+    orch = orchestrator(chosen)
+    final = await orch.process_request(messages_request(), "t", SPAN)
+    served = orch.stream_anthropic_response(items(whole_stream_in_one_read), "t", SPAN, final)
+    first = await anext(served)
+    kinds = [event.event for event in SSEParser().feed(first)]
+    assert kinds == ["message_start", "content_block_start", "content_block_delta"]
+    if isinstance(chosen, CountsChunks):
+        assert chosen.received == 3  # the rest of the read is not processed yet
+    rest = [item async for item in served]
+    assert rest[0] == b"".join(events[3:6])  # the rest of the read: one item, as before
+    assert first + b"".join(rest) == whole_stream_in_one_read[0]
+
+
+async def test_a_read_whose_first_output_comes_with_its_last_event_leaves_as_one_item() -> None:
+    events = message_events([text_block("Hel", "lo", " there")], stop_reason="end_turn")
+    reads = [b"".join(events[:3]), b"".join(events[3:])]  # the first read ends with the first delta
+    orch = orchestrator(PassthroughPolicy())
+    final = await orch.process_request(messages_request(), "t", SPAN)
+    served = [item async for item in orch.stream_anthropic_response(items(reads), "t", SPAN, final)]
+    assert served[:2] == [reads[0], b"".join(events[3:6])] and b"".join(served) == b"".join(reads)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
