@@ -6,14 +6,14 @@ import time
 from abc import ABC, abstractmethod
 from typing import Protocol
 
-from litellm.types.utils import ModelResponse, ModelResponseStream
+from litellm.types.utils import ModelResponseStream
 
 from luthien_litellm_plugin import events
 from luthien_litellm_plugin.errors import TerminalStatus
 from luthien_litellm_plugin.observability.context import ObservabilityContext
 from luthien_litellm_plugin.observability.reconstruction import ResponseReconstructor
 from luthien_litellm_plugin.process import process_id
-from luthien_litellm_plugin.types import JSONObject, JSONValue, RequestMessage
+from luthien_litellm_plugin.types import JSONObject, JSONValue
 
 
 class ServedStreamValidator(Protocol):
@@ -26,8 +26,8 @@ class TransactionRecorder(ABC):
     """Abstract interface for recording transactions."""
 
     @abstractmethod
-    async def record_request(self, original: RequestMessage, final: RequestMessage) -> None:
-        """Record original and final request."""
+    async def record_request(self, original: JSONObject, final: JSONObject) -> None:
+        """Record the request's fields before and after the policy (the same object when unchanged)."""
 
     @abstractmethod
     def add_ingress_chunk(self, chunk: ModelResponseStream) -> None:
@@ -42,8 +42,8 @@ class TransactionRecorder(ABC):
         """Finalize streaming response recording."""
 
     @abstractmethod
-    async def finalize_non_streaming(self, original_response: ModelResponse, final_response: ModelResponse) -> None:
-        """Finalize non-streaming response recording."""
+    async def finalize_non_streaming(self, original: JSONObject, final: JSONObject) -> None:
+        """Record a complete response's fields before and after the policy (the same object when unchanged)."""
 
     async def record_completion(self, status: TerminalStatus, error: str | None = None) -> None:
         """Record the transaction's terminal status. Called exactly once, last."""
@@ -94,30 +94,31 @@ class DefaultTransactionRecorder(TransactionRecorder):
         self._first_byte: float | None = None
         self._completed = False
 
-    async def record_request(self, original: RequestMessage, final: RequestMessage) -> None:
-        self._model = final.model
-        self._is_streaming = bool((final.model_extra or {}).get("stream"))
-        original_dump = _json(original.model_dump(exclude_none=True))
-        # An unchanged request is dumped (and scrubbed) once and recorded twice.
-        final_dump = original_dump if final is original else _json(final.model_dump(exclude_none=True))
+    async def record_request(self, original: JSONObject, final: JSONObject) -> None:
+        self._model = _text(final.get("model"))
+        self._is_streaming = final.get("stream") is True
+        messages = final.get("messages")
         await self.observability.emit_event(
             events.TRANSACTION_REQUEST_RECORDED,
             {
-                "original_model": original.model,
-                "final_model": final.model,
-                "model": original.model,
+                "original_model": original.get("model"),
+                "final_model": final.get("model"),
+                "model": original.get("model"),
                 "policy": self.policy_name,
                 "call_id": self.call_id,
                 "api": self.api,
                 "process": process_id(),
                 "is_streaming": self._is_streaming,
                 "started_at": self._started_at,
-                "original_request": original_dump,
-                "final_request": final_dump,
+                # An unchanged request is one object: scrubbed once, recorded twice.
+                "original_request": original,
+                "final_request": final,
             },
         )
-        self.observability.add_span_attribute("request.model", final.model)
-        self.observability.add_span_attribute("request.message_count", len(final.messages))
+        self.observability.add_span_attribute("request.model", self._model)
+        self.observability.add_span_attribute(
+            "request.message_count", len(messages) if isinstance(messages, list) else 0
+        )
 
     async def record_unprocessed_request(self, request: JSONObject, model: str) -> None:
         self._model = model
@@ -175,23 +176,21 @@ class DefaultTransactionRecorder(TransactionRecorder):
         self.observability.record_metric("luthien.response.chunks.ingress", self.ingress.chunk_count)
         self.observability.record_metric("luthien.response.chunks.egress", self.egress.chunk_count)
 
-    async def finalize_non_streaming(self, original_response: ModelResponse, final_response: ModelResponse) -> None:
+    async def finalize_non_streaming(self, original: JSONObject, final: JSONObject) -> None:
         self._first_byte = time.perf_counter()
-        original = _json(original_response.model_dump())
-        final = original if final_response is original_response else _json(final_response.model_dump())
-        usage = original.get("usage") if isinstance(original, dict) else None
+        usage = original.get("usage")
         self._usage = usage if isinstance(usage, dict) else None
+        finish_reason = _finish_reason(final)
         await self.observability.emit_event(
             events.TRANSACTION_NON_STREAMING_RESPONSE_RECORDED,
             {
-                "original_finish_reason": _finish_reason(original_response),
-                "final_finish_reason": _finish_reason(final_response),
+                "original_finish_reason": _finish_reason(original),
+                "final_finish_reason": finish_reason,
                 "original_response": original,
                 "final_response": final,
                 "usage": self._usage,
             },
         )
-        finish_reason = _finish_reason(final_response)
         if finish_reason:
             self.observability.add_span_attribute("response.finish_reason", finish_reason)
 
@@ -247,14 +246,12 @@ class DefaultTransactionRecorder(TransactionRecorder):
             )
 
 
-def _finish_reason(response: ModelResponse) -> str | None:
-    for choice in response.choices[:1]:
-        reason = choice.finish_reason
-        return reason if isinstance(reason, str) else None
-    return None
+def _finish_reason(response: JSONObject) -> str | None:
+    choices = response.get("choices")
+    first = choices[0] if isinstance(choices, list) and choices else None
+    reason = first.get("finish_reason") if isinstance(first, dict) else None
+    return reason if isinstance(reason, str) else None
 
 
-def _json(value: object) -> JSONObject:
-    """Pydantic dumps are JSON-shaped; this narrows the type for the recorder's payloads."""
-    assert isinstance(value, dict)
-    return value
+def _text(value: JSONValue) -> str:
+    return value if isinstance(value, str) else ""

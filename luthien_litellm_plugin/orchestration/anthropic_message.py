@@ -15,6 +15,7 @@ import httpx
 from litellm.llms.anthropic.chat.transformation import AnthropicConfig
 from litellm.types.utils import ChatCompletionMessageToolCall, Choices, ModelResponse
 
+from luthien_litellm_plugin.orchestration.revision import Revision, response_text
 from luthien_litellm_plugin.types import JSONObject, JSONValue
 
 _CONFIG = AnthropicConfig()
@@ -28,11 +29,11 @@ def to_model_response(message: Mapping[str, object]) -> ModelResponse:
     return converted
 
 
-def apply_changes(message: JSONObject, original: ModelResponse, final: ModelResponse) -> JSONObject:
-    """`message` with the policy's changes between `original` and `final`; unchanged → `message` itself."""
-    if final is original or original.model_dump() == final.model_dump():
+def apply_changes(message: JSONObject, revised: Revision[ModelResponse]) -> JSONObject:
+    """`message` with the policy's changes (`revised`); unchanged → `message` itself."""
+    if not revised.changed:
         return message
-    before, after = _choice(original), _choice(final)
+    after = _choice(revised.final)
     content = _blocks(message)
     calls = {call.id: call for call in _tool_calls(after)}
     kept_ids: set[str] = set()
@@ -46,7 +47,7 @@ def apply_changes(message: JSONObject, original: ModelResponse, final: ModelResp
             kept_ids.add(str(block.get("id")))
             edited.append(block if _is_unchanged(block, call) else _tool_use(call, like=block))
     edited += [_tool_use(call) for call_id, call in calls.items() if call_id not in kept_ids]
-    if (before.message.content or "") != (after.message.content or ""):
+    if response_text(revised.original_fields) != response_text(revised.final_fields):
         edited = _with_text(edited, after.message.content or "")
     result: JSONObject = {**message, "content": edited}
     if result.get("stop_reason") == "tool_use" and not calls:

@@ -19,6 +19,7 @@ from luthien_litellm_plugin.observability.transaction_recorder import Transactio
 from luthien_litellm_plugin.orchestration import anthropic_message, responses_object
 from luthien_litellm_plugin.orchestration.chain_stream import ChainLink, ChainStream
 from luthien_litellm_plugin.orchestration.policy_stream import OutputEgress, PolicyStream
+from luthien_litellm_plugin.orchestration.revision import Revision, request_fields, response_fields, revision
 from luthien_litellm_plugin.orchestration.transaction import NO_ORIGIN, Origin, Transaction
 from luthien_litellm_plugin.policies.chain import ChainPolicy
 from luthien_litellm_plugin.policies.policy import Policy, PolicyContext, fail_closed, member_scratchpad
@@ -94,22 +95,31 @@ class PolicyOrchestrator:
 
     async def process_request(self, request: RequestMessage, transaction_id: str, span: Span) -> RequestMessage:
         """Apply policy to request, record original + final. A block ends the transaction."""
+        return (await self.revise_request(request, transaction_id, span)).final
+
+    async def revise_request(
+        self, request: RequestMessage, transaction_id: str, span: Span
+    ) -> Revision[RequestMessage]:
+        """`process_request`, with the request's fields before the policy ran and after: what a
+        caller holding the request elsewhere (the proxy's `data`) must write back."""
         transaction = self.transaction(transaction_id, span)
         transaction.original_request = request
+        original_fields = request_fields(request)  # before the policy: it may edit `request` in place
         context = self._policy_context(transaction, request)
         started = time.perf_counter()
         try:
             final_request = await self._call_policy(self.policy.on_request(request, context))
         except LuthienError as error:
-            await transaction.recorder.record_request(request, request)
+            await transaction.recorder.record_request(original_fields, original_fields)
             await self.finish(transaction_id, error.status, str(error))
             raise
         transaction.observability.record_histogram(
             "luthien.policy.request_latency", (time.perf_counter() - started) * 1000
         )
         transaction.final_request = final_request
-        await transaction.recorder.record_request(request, final_request)
-        return final_request
+        result = revision(final_request, original_fields, request_fields(final_request))
+        await transaction.recorder.record_request(result.original_fields, result.final_fields)
+        return result
 
     async def process_streaming_response(
         self, request: RequestMessage, transaction_id: str, span: Span
@@ -268,32 +278,48 @@ class PolicyOrchestrator:
         self, response: ModelResponse, transaction_id: str, span: Span, request: RequestMessage | None = None
     ) -> ModelResponse:
         """Pass a complete response through the policy and record both versions."""
+        return (await self.revise_full_response(response, transaction_id, span, request)).final
+
+    async def revise_full_response(
+        self, response: ModelResponse, transaction_id: str, span: Span, request: RequestMessage | None = None
+    ) -> Revision[ModelResponse]:
+        """`apply_full_response`, with the response's fields before the policy ran and after."""
         transaction = self.transaction(transaction_id, span)
-        context = self._policy_context(transaction, request or transaction.final_request)
+        result = await self._revise_response(transaction, response, request or transaction.final_request)
+        await self.finish(transaction_id, "success")
+        return result
+
+    async def _revise_response(
+        self, transaction: Transaction, response: ModelResponse, request: RequestMessage | None
+    ) -> Revision[ModelResponse]:
+        """Run the policy over a complete response and record both versions; a block or error
+        ends the transaction."""
+        original_fields = response_fields(response)  # before the policy: it may edit `response` in place
+        context = self._policy_context(transaction, request)
         try:
             final = await self._call_policy(self.policy.process_full_response(response, context))
         except LuthienError as error:
-            await self.finish(transaction_id, error.status, str(error))
+            await self.finish(transaction.transaction_id, error.status, str(error))
             raise
-        await transaction.recorder.finalize_non_streaming(response, final)
-        await self.finish(transaction_id, "success")
-        return final
+        result = revision(final, original_fields, response_fields(final))
+        await transaction.recorder.finalize_non_streaming(result.original_fields, result.final_fields)
+        return result
 
     async def apply_anthropic_message(
         self, message: JSONObject, transaction_id: str, span: Span, request: RequestMessage | None = None
     ) -> JSONObject:
         """Pass a complete Anthropic Messages response through the policy; unchanged → `message` itself."""
         original = anthropic_message.to_model_response(message)
-        final = await self.apply_full_response(original, transaction_id, span, request)
-        return anthropic_message.apply_changes(message, original, final)
+        result = await self.revise_full_response(original, transaction_id, span, request)
+        return anthropic_message.apply_changes(message, result)
 
     async def apply_responses_response(
         self, response: ResponsesAPIResponse, transaction_id: str, span: Span, request: RequestMessage | None = None
     ) -> ResponsesAPIResponse:
         """Pass a complete OpenAI Responses object through the policy; unchanged → `response` itself."""
         original = responses_object.to_model_response(response)
-        final = await self.apply_full_response(original, transaction_id, span, request)
-        return responses_object.apply_changes(response, original, final)
+        result = await self.revise_full_response(original, transaction_id, span, request)
+        return responses_object.apply_changes(response, result)
 
     async def check_tool_call(
         self, tool_call: ToolCall, request: RequestMessage, transaction_id: str, span: Span
@@ -306,15 +332,9 @@ class PolicyOrchestrator:
         """
         transaction = self.transaction(transaction_id, span)
         transaction.original_request = transaction.final_request = request
-        await transaction.recorder.record_request(request, request)
-        response = _tool_call_response(tool_call)
-        context = self._policy_context(transaction, request)
-        try:
-            final = await self._call_policy(self.policy.process_full_response(response, context))
-        except LuthienError as error:
-            await self.finish(transaction_id, error.status, str(error))
-            raise
-        await transaction.recorder.finalize_non_streaming(response, final)
+        fields = request_fields(request)
+        await transaction.recorder.record_request(fields, fields)
+        final = (await self._revise_response(transaction, _tool_call_response(tool_call), request)).final
         kept = _tool_call_named(final, tool_call.name)
         if kept is None:
             await self.finish(

@@ -14,6 +14,7 @@ from litellm.responses.utils import ResponseAPILoggingUtils
 from litellm.types.llms.openai import ResponsesAPIResponse
 from litellm.types.utils import ChatCompletionMessageToolCall, Choices, Function, Message, ModelResponse
 
+from luthien_litellm_plugin.orchestration.revision import Revision, response_text
 from luthien_litellm_plugin.streaming.responses_events import plain, plain_object
 from luthien_litellm_plugin.types import JSONObject, JSONValue
 
@@ -39,13 +40,11 @@ def to_model_response(response: ResponsesAPIResponse) -> ModelResponse:
     )
 
 
-def apply_changes(
-    response: ResponsesAPIResponse, original: ModelResponse, final: ModelResponse
-) -> ResponsesAPIResponse:
-    """`response` with the policy's changes between `original` and `final`; unchanged → `response` itself."""
-    if final is original or original.model_dump() == final.model_dump():
+def apply_changes(response: ResponsesAPIResponse, revised: Revision[ModelResponse]) -> ResponsesAPIResponse:
+    """`response` with the policy's changes (`revised`); unchanged → `response` itself."""
+    if not revised.changed:
         return response
-    before, after = _choice(original), _choice(final)
+    after = _choice(revised.final)
     calls = {call.id: call for call in _tool_calls(after)}
     kept: set[str] = set()
     output: list[JSONObject] = []
@@ -58,7 +57,7 @@ def apply_changes(
             kept.add(call.id)
             output.append({**item, "name": call.function.name or "", "arguments": call.function.arguments or ""})
     output += [_function_call(call) for call_id, call in calls.items() if call_id not in kept]
-    if (before.message.content or "") != (after.message.content or ""):
+    if response_text(revised.original_fields) != response_text(revised.final_fields):
         output = _with_text(output, after.message.content or "")
     outputs: list[JSONValue] = list(output)
     return response.model_copy(update={"output": outputs})

@@ -142,7 +142,7 @@ class LuthienCallback(CustomLogger):
         orchestrator = self.orchestrators[policy]
         try:
             self._describe(orchestrator, transaction_id, span, data, api)
-            final = await orchestrator.process_request(original, transaction_id, span)
+            revised = await orchestrator.revise_request(original, transaction_id, span)
         except PolicyBlockedError as error:
             raise blocked_requests.answer(error, data, api, self.config.settings.blocked_request_response) from error
         except LuthienError as error:
@@ -151,7 +151,7 @@ class LuthienCallback(CustomLogger):
             status: TerminalStatus = "cancelled" if isinstance(error, asyncio.CancelledError) else "error"
             await asyncio.shield(orchestrator.finish(transaction_id, status, f"{type(error).__name__}: {error}"))
             raise
-        request_data.apply_request(data, original, final, api)
+        request_data.apply_request(data, revised, api)
         binding.bind(Binding(transaction_id, policy))
         return data
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
+from luthien_litellm_plugin.orchestration.revision import Revision
 from luthien_litellm_plugin.types import RequestMessage
 
 Api = Literal["chat", "messages", "responses", "cursor", "unpoliced"]
@@ -73,12 +74,12 @@ def _input_messages(value: object) -> list[object]:
     return list(value) if isinstance(value, list) else []
 
 
-def apply_request(data: dict[str, object], original: RequestMessage, final: RequestMessage, api: Api = "chat") -> None:
-    """Write into `data` (in place: LiteLLM sends `data` upstream) what the policy changed."""
-    if final is original:  # unchanged: nothing to write (dumping and comparing a long conversation is not free)
+def apply_request(data: dict[str, object], revised: Revision[RequestMessage], api: Api = "chat") -> None:
+    """Write into `data` (in place: LiteLLM sends `data` upstream) the fields the policy changed,
+    whether it returned a new request or edited the one it was given."""
+    if not revised.changed:
         return
-    before = original.model_dump(exclude_none=True)
-    after = final.model_dump(exclude_none=True)
+    before, after = revised.original_fields, revised.final_fields
     rename = {"messages": "input"} if api in ("responses", "cursor") else {}
     for key, value in after.items():
         if before.get(key) != value:

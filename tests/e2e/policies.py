@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from litellm.types.utils import Choices, ModelResponse
+
 from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
+from luthien_litellm_plugin.policies.policy import Policy, PolicyContext
 from luthien_litellm_plugin.policies.simple_policy import SimplePolicy
 from luthien_litellm_plugin.streaming.context import StreamingResponseContext
 from luthien_litellm_plugin.types import RequestMessage
@@ -54,3 +57,19 @@ class ReportOpenState(SimplePolicy):
 
         callback = luthien_litellm_plugin.callback
         self.block(f"open spans={callback.open_spans} transactions={callback.open_transactions}")
+
+
+class EditsInPlace(Policy):
+    """Edits the request and the complete response it is given in place, and returns those same
+    objects: a natural way to write a policy, which must be obeyed like returning a new one."""
+
+    async def on_request(self, request: RequestMessage, context: PolicyContext) -> RequestMessage:
+        last = request.messages[-1]
+        last["content"] = f"{last['content']} (edited)"
+        return request
+
+    async def process_full_response(self, response: ModelResponse, context: PolicyContext) -> ModelResponse:
+        choice = response.choices[0]
+        if isinstance(choice, Choices):
+            choice.message.content = (choice.message.content or "").upper()
+        return response

@@ -6,6 +6,7 @@ from luthien_litellm_plugin import events
 from luthien_litellm_plugin.events import InMemoryEventSink
 from luthien_litellm_plugin.observability.context import DefaultObservabilityContext
 from luthien_litellm_plugin.observability.transaction_recorder import DefaultTransactionRecorder
+from luthien_litellm_plugin.orchestration.revision import request_fields, response_fields
 from luthien_litellm_plugin.streaming.anthropic_sse import SSEEvent
 from luthien_litellm_plugin.streaming.anthropic_validator import AnthropicStreamValidator
 from luthien_litellm_plugin.streaming.egress_validator import EgressValidator
@@ -23,7 +24,7 @@ async def test_record_request_keeps_original_and_final_and_scrubs_keys() -> None
     rec, sink = recorder()
     original = RequestMessage(model="gpt-4", messages=[{"role": "user", "content": "hi"}], api_key="sk-secret")
     final = RequestMessage(model="gpt-4-turbo", messages=[{"role": "user", "content": "HI"}], stream=True)
-    await rec.record_request(original, final)
+    await rec.record_request(request_fields(original), request_fields(final))
     [event] = sink.of_type(events.TRANSACTION_REQUEST_RECORDED)
     assert event.payload["original_model"] == "gpt-4" and event.payload["final_model"] == "gpt-4-turbo"
     assert event.payload["original_request"] == {
@@ -121,7 +122,7 @@ async def test_non_streaming_records_both_responses() -> None:
     rec, sink = recorder()
     original = ModelResponse(choices=[{"message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}])
     final = ModelResponse(choices=[{"message": {"role": "assistant", "content": "HI"}, "finish_reason": "stop"}])
-    await rec.finalize_non_streaming(original, final)
+    await rec.finalize_non_streaming(response_fields(original), response_fields(final))
     [event] = sink.events
     assert event.event_type == events.TRANSACTION_NON_STREAMING_RESPONSE_RECORDED
     payload = event.payload

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from collections.abc import Callable
 
 import pytest
 from fastapi import HTTPException
@@ -19,6 +20,7 @@ from luthien_litellm_plugin.events import (
 )
 from luthien_litellm_plugin.proxy.plugin import LuthienCallback
 from luthien_litellm_plugin.proxy.settings import load_plugin_config
+from luthien_litellm_plugin.types import RequestMessage
 from tests.streams import chunk, iterate
 
 KEY = UserAPIKeyAuth()
@@ -165,6 +167,58 @@ async def test_policy_changes_to_the_request_reach_the_upstream_data_in_place() 
     assert request["messages"] == [{"role": "user", "content": "rewritten"}]
     body = request["proxy_server_request"]
     assert isinstance(body, dict) and body["body"]["messages"] == [{"role": "user", "content": "hi"}]
+
+
+def litellm_data(body: dict[str, object]) -> dict[str, object]:
+    """`data` as LiteLLM hands it to the hook: its `proxy_server_request.body` is a shallow copy,
+    so both share every list and dict of the request."""
+    return {**body, "proxy_server_request": {"body": dict(body), "headers": {}}, "metadata": {}}
+
+
+def edit_content_in_place(request: RequestMessage) -> None:
+    request.messages[0]["content"] = "edited"
+
+
+def assign_messages(request: RequestMessage) -> None:
+    request.messages = [{"role": "user", "content": "edited"}]
+
+
+def assign_extra_field(request: RequestMessage) -> None:
+    request.messages = [{"role": "user", "content": "edited"}]
+    request.temperature = 0  # type: ignore[attr-defined]  # an extra field, as `tools` or `max_tokens`
+
+
+@pytest.mark.parametrize("edit", [edit_content_in_place, assign_messages, assign_extra_field])
+@pytest.mark.parametrize(
+    ("call_type", "body"),
+    [
+        ("acompletion", {"model": "loud", "messages": [{"role": "user", "content": "hi"}]}),
+        ("anthropic_messages", {"model": "loud", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 9}),
+        ("aresponses", {"model": "loud", "input": "hi"}),
+        ("aresponses", {"model": "loud", "input": [{"role": "user", "content": "hi"}]}),
+    ],
+)
+async def test_a_policy_editing_the_request_in_place_is_obeyed_and_the_record_keeps_what_the_client_sent(
+    edit: Callable[[RequestMessage], None], call_type: str, body: dict[str, object]
+) -> None:
+    callback, sink = plugin()
+
+    async def edit_and_return_it(request: RequestMessage, context: object) -> RequestMessage:
+        edit(request)
+        return request
+
+    callback.config.policies["shout"].on_request = edit_and_return_it  # type: ignore[method-assign]
+    data = litellm_data(copy.deepcopy(body))
+    await callback.async_pre_call_hook(KEY, None, data, call_type)
+    sent = data["input" if call_type == "aresponses" else "messages"]
+    assert sent == [{"role": "user", "content": "edited"}], "what goes upstream is what the policy made"
+    if edit is assign_extra_field:
+        assert data["temperature"] == 0
+    [recorded] = sink.of_type(TRANSACTION_REQUEST_RECORDED)
+    original, final = recorded.payload["original_request"], recorded.payload["final_request"]
+    assert isinstance(original, dict) and isinstance(final, dict)
+    assert original["messages"] == [{"role": "user", "content": "hi"}], "the record keeps what the client sent"
+    assert final["messages"] == [{"role": "user", "content": "edited"}]
 
 
 @pytest.mark.parametrize(

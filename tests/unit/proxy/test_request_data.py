@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import copy
 
-import pytest
-
+from luthien_litellm_plugin.orchestration.revision import request_fields, revision
 from luthien_litellm_plugin.proxy import request_data
-from luthien_litellm_plugin.types import RequestMessage
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -21,19 +19,27 @@ def test_a_request_the_policy_changed_is_written_back_key_by_key() -> None:
     data = litellm_data()
     original = request_data.client_request(data, "messages")
     final = original.model_copy(update={"messages": [{"role": "user", "content": "HI"}], "max_tokens": None})
-    request_data.apply_request(data, original, final, "messages")
+    revised = revision(final, request_fields(original), request_fields(final))
+    request_data.apply_request(data, revised, "messages")
     assert data["messages"] == [{"role": "user", "content": "HI"}]
     assert "max_tokens" not in data  # dropped by the policy (None is not sent)
 
 
-def test_a_request_the_policy_left_alone_is_not_dumped_or_compared(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_request_the_policy_left_alone_writes_nothing() -> None:
     data = litellm_data()
     original = request_data.client_request(data, "messages")
     before = copy.deepcopy(data)
-
-    def refuse(*args: object, **kwargs: object) -> object:
-        raise AssertionError("an unchanged request was dumped")
-
-    monkeypatch.setattr(RequestMessage, "model_dump", refuse)
-    request_data.apply_request(data, original, original, "messages")
+    revised = revision(original, request_fields(original), request_fields(original))
+    assert not revised.changed
+    request_data.apply_request(data, revised, "messages")
     assert data == before
+
+
+def test_a_responses_request_edited_in_place_is_written_back_as_its_input() -> None:
+    body = {"model": "m", "input": "hi"}
+    data: dict[str, object] = {**body, "proxy_server_request": {"body": dict(body)}}
+    request = request_data.client_request(data, "responses")
+    before = request_fields(request)
+    request.messages[0]["content"] = "edited"  # the string input became a message of our own
+    request_data.apply_request(data, revision(request, before, request_fields(request)), "responses")
+    assert data["input"] == [{"role": "user", "content": "edited"}]
