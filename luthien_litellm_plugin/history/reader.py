@@ -21,6 +21,8 @@ from luthien_litellm_plugin.history.records import (
     TransactionRow,
     json_object,
 )
+from luthien_litellm_plugin.storage.rows import BODIES_BY_EVENT
+from luthien_litellm_plugin.types import JSONObject
 
 MAX_PAGE = 500
 BODY_COLUMNS = ("original_request", "final_request", "original_response", "final_response")
@@ -345,15 +347,25 @@ class TransactionHistory:
 
 def _record(row: dict[str, object], events: list[EventRecord]) -> TransactionRecord:
     full_error = row.get("error_full")
+    bodies = {column: json_object(row.get(column)) for column in BODY_COLUMNS}
     return TransactionRecord(
         row=TransactionRow.from_row(row),
-        original_request=json_object(row.get("original_request")),
-        final_request=json_object(row.get("final_request")),
-        original_response=json_object(row.get("original_response")),
-        final_response=json_object(row.get("final_response")),
+        original_request=bodies["original_request"],
+        final_request=bodies["final_request"],
+        original_response=bodies["original_response"],
+        final_response=bodies["final_response"],
         error=None if full_error is None else str(full_error),
-        events=events,
+        events=[_with_bodies(event, bodies) for event in events],
     )
+
+
+def _with_bodies(event: EventRecord, bodies: dict[str, JSONObject | None]) -> EventRecord:
+    """The event as it was recorded: the bodies its row was stored without (`BODIES_BY_EVENT`) put
+    back from the transaction's columns. Rows written with them keep their own."""
+    missing = [key for key in BODIES_BY_EVENT.get(event.event_type, ()) if key not in event.payload]
+    if not missing:
+        return event
+    return dataclasses.replace(event, payload={**event.payload, **{key: bodies[key] for key in missing}})
 
 
 def _bucket_seconds(window: float) -> int:

@@ -63,6 +63,15 @@ UPSERTS: dict[str, Upsert] = {
     ),
 }
 
+BODIES_BY_EVENT: dict[str, tuple[str, ...]] = {
+    events.TRANSACTION_REQUEST_RECORDED: ("original_request", "final_request"),
+    events.TRANSACTION_STREAMING_RESPONSE_RECORDED: ("original_response", "final_response"),
+    events.TRANSACTION_NON_STREAMING_RESPONSE_RECORDED: ("original_response", "final_response"),
+}
+"""Whole requests and responses are stored once, in the transaction's columns: the `events` rows of
+the events carrying them are written without them, and `history.reader` puts them back. (An agent's
+long conversation, unchanged by its policy, used to be stored four times.)"""
+
 
 def events_sql(dialect: Dialect, table: str) -> str:
     """Insert one `events` row; a replayed event (same `event_id`) is ignored."""
@@ -179,7 +188,10 @@ def batch_rows(batch: Sequence[RecordedEvent], dialect: Dialect) -> tuple[list[R
 
 
 def event_row(event: RecordedEvent, dialect: Dialect, texts: JsonTexts | None = None) -> Row:
-    payload = (texts or JsonTexts(dialect)).payload(event.payload)
+    """The event's `events` row; the bodies it carries are left out (see `BODIES_BY_EVENT`)."""
+    bodies = BODIES_BY_EVENT.get(event.event_type, ())
+    stored = {key: value for key, value in event.payload.items() if key not in bodies} if bodies else event.payload
+    payload = (texts or JsonTexts(dialect)).payload(stored)
     return (
         _text(event.event_id, dialect),
         _text(event.transaction_id, dialect),

@@ -85,6 +85,10 @@ def _normalise(row: Row) -> Row:
     return row
 
 
+BODY_KEYS = frozenset({"original_request", "final_request", "original_response", "final_response"})
+"""Stored once, in the `transactions` row: the `events` rows hold the rest of each payload."""
+
+
 def expected_events(submitted: Sequence[RecordedEvent]) -> list[Row]:
     rows = [
         {
@@ -92,7 +96,7 @@ def expected_events(submitted: Sequence[RecordedEvent]) -> list[Row]:
             "transaction_id": e.transaction_id,
             "sequence": e.sequence,
             "event_type": e.event_type,
-            "payload": e.payload,
+            "payload": {k: v for k, v in e.payload.items() if k not in BODY_KEYS},
             "created_at": e.created_at,
         }
         for e in submitted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -178,6 +179,20 @@ async def test_export_reads_every_transaction_with_its_events_in_pages(recording
     exported = [record async for record in recordings.history.export(TransactionFilter(since=T0 + 1), page_size=2)]
     assert [r.row.transaction_id for r in exported] == [t.transaction_id for t in transactions[1:]]
     assert all(len(r.events) == 3 for r in exported)
+
+
+async def test_bodies_are_stored_once_and_every_event_is_read_back_as_it_was_recorded(
+    recordings: Recordings,
+) -> None:
+    recorded = Recorded(started_at=T0, prompt="a long conversation", final_prompt="an edited one")
+    await recordings.record(recorded)
+    record = await recordings.history.get(recorded.transaction_id)
+    assert [event.payload for event in record.events] == [event.payload for event in recorded.events()]
+    exported = [r async for r in recordings.history.export(TransactionFilter(since=T0 - 1))]
+    assert [event.payload for event in exported[0].events] == [event.payload for event in recorded.events()]
+    stored = await recordings.history.events([recorded.transaction_id])
+    texts = json.dumps([event.payload for event in stored[recorded.transaction_id]])
+    assert "a long conversation" not in texts and "Hi there." not in texts, "the events table has no bodies"
 
 
 async def test_a_missing_or_unmigrated_sqlite_file_is_a_clear_error(tmp_path: Path) -> None:
