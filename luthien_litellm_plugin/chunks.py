@@ -114,6 +114,19 @@ def tool_call_deltas_of(delta: Delta) -> list[ToolCallDelta]:
     return found
 
 
+def delta_text(chunk: ModelResponseStream) -> str:
+    """The text an upstream delta's chunk carries now, else its first tool-call fragment ("" if
+    neither): what an egress compares with the upstream's event, to serve a hook's in-place edit."""
+    if not chunk.choices:
+        return ""
+    delta = delta_of(chunk.choices[0])
+    text = content_of(delta)
+    if text:
+        return text
+    calls = tool_call_deltas_of(delta)
+    return calls[0].fragment if calls else ""
+
+
 _PAYLOAD_FIELDS = ("content", "tool_calls", "reasoning_content", "thinking_blocks", "function_call", "audio")
 
 

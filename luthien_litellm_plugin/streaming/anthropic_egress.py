@@ -23,6 +23,7 @@ from luthien_litellm_plugin.chunks import (
     content_of,
     create_finish_chunk,
     delta_of,
+    delta_text,
     finish_reason_of,
     single_choice,
     tool_calls_of,
@@ -149,7 +150,10 @@ class AnthropicEgress:
         if kind == "content_block_start":
             self._start_source_block(source)
         elif kind == "content_block_delta":
-            if not self._forwarded_delta(source):  # its block was not served: keep only its text, if any
+            edited = _edited_delta(source.data, chunk)
+            if edited is not None and self._is_open(source):
+                self._send(_built(kind, _block_event(kind, self._open_index(), edited)), payload=True)
+            elif not self._forwarded_delta(source):  # its block was not served: keep only its text, if any
                 self._put_text(content_of(delta_of(chunk.choices[0])) if chunk.choices else None)
         elif kind == "content_block_stop":
             if self._is_open(source):
@@ -293,6 +297,21 @@ def encode_event(kind: str, data: JSONObject) -> bytes:
 def _built(kind: str, data: JSONObject) -> tuple[SSEEvent, JSONObject]:
     raw = encode_event(kind, data)
     return SSEEvent(kind, "", raw), data
+
+
+_EDITABLE_DELTAS = {"text_delta": "text", "input_json_delta": "partial_json"}
+"""Delta types whose text a hook's in-place edit of the chunk changes, and the field holding it."""
+
+
+def _edited_delta(data: JSONObject, chunk: ModelResponseStream) -> JSONObject | None:
+    """The delta to serve in place of the upstream's when a hook edited the chunk's text or tool
+    input in place (LiteLLM would serialize such an edit on chat); None when it did not."""
+    delta = data.get("delta")
+    field = _EDITABLE_DELTAS.get(str(delta.get("type"))) if isinstance(delta, dict) else None
+    if field is None or not isinstance(delta, dict):
+        return None
+    served = delta_text(chunk)
+    return None if served == (delta.get(field) or "") else {"type": delta["type"], field: served}
 
 
 def _reindexed(source: SourceEvent, index: int) -> tuple[SSEEvent, JSONObject]:

@@ -26,6 +26,7 @@ from luthien_litellm_plugin.chunks import (
     content_of,
     create_finish_chunk,
     delta_of,
+    delta_text,
     finish_reason_of,
     single_choice,
     tool_calls_of,
@@ -222,6 +223,10 @@ class ResponsesEgress:
         if source.kind in ev.FRAMING_EVENTS:
             return  # sent by `_start` and `finish`, from the upstream's own events
         self._observer(chunk)
+        if source.kind in _EDITABLE_DELTAS:  # a hook's in-place edit of the chunk is served (as on chat)
+            served = delta_text(chunk)
+            if served != (source.event.get("delta") or ""):
+                source = SourceEvent(with_fields(source.event, delta=served), source.kind)
         self._put_source_event(source)
 
     def _put_source_event(self, source: SourceEvent) -> None:
@@ -505,6 +510,10 @@ class ResponsesEgress:
         if self._validator is not None:
             self._validator.check(event)
         self._out.append(event)
+
+
+_EDITABLE_DELTAS = frozenset({ev.TEXT_DELTA, ev.ARGUMENTS_DELTA})
+"""Events whose `delta` a hook's in-place edit of the chunk changes."""
 
 
 def _text_delta(kind: str, event: Event) -> str | None:
