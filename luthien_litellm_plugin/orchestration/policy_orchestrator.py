@@ -103,7 +103,6 @@ class PolicyOrchestrator:
         """`process_request`, with the request's fields before the policy ran and after: what a
         caller holding the request elsewhere (the proxy's `data`) must write back."""
         transaction = self.transaction(transaction_id, span)
-        transaction.original_request = request
         original_fields = request_fields(request)  # before the policy: it may edit `request` in place
         context = self._policy_context(transaction, request)
         started = time.perf_counter()
@@ -331,7 +330,7 @@ class PolicyOrchestrator:
         policy removed or replaced it; the transaction then ends `blocked`.
         """
         transaction = self.transaction(transaction_id, span)
-        transaction.original_request = transaction.final_request = request
+        transaction.final_request = request
         fields = request_fields(request)
         await transaction.recorder.record_request(fields, fields)
         final = (await self._revise_response(transaction, _tool_call_response(tool_call), request)).final

@@ -32,8 +32,8 @@ class Transaction:
     span: Span
     observability: ObservabilityContext
     recorder: TransactionRecorder
-    original_request: RequestMessage | None = None
     final_request: RequestMessage | None = None
+    """The request as the policy returned it (what response hooks see as `context.request`)."""
     scratchpad: dict[str, object] = field(default_factory=dict)
     """Per-request policy state, shared by the request, streaming and non-streaming hooks."""
     owns_span: bool = False
