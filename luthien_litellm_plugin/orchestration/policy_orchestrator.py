@@ -116,7 +116,9 @@ class PolicyOrchestrator:
             "luthien.policy.request_latency", (time.perf_counter() - started) * 1000
         )
         transaction.final_request = final_request
-        result = revision(final_request, original_fields, request_fields(final_request))
+        # A policy without a request hook returned `request` untouched: no need to dump it again.
+        edited = final_request is not request or self.policy.has_request_hook()
+        result = revision(final_request, original_fields, request_fields(final_request) if edited else original_fields)
         await transaction.recorder.record_request(result.original_fields, result.final_fields)
         return result
 

@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from litellm.types.utils import ModelResponse
 
-from luthien_litellm_plugin.policies.policy import Policy, PolicyContext, StreamHooks, fail_closed
+from luthien_litellm_plugin.policies.policy import Policy, PolicyContext, StreamHooks, fail_closed, overrides
 from luthien_litellm_plugin.types import RequestMessage
 
 T = TypeVar("T")
@@ -32,6 +32,9 @@ class ChainPolicy(Policy):
 
     def stream_hooks(self) -> StreamHooks:
         raise TypeError("a chain streams through one stream per member (see orchestration.chain_stream)")
+
+    def has_request_hook(self) -> bool:
+        return overrides(self, "on_request", ChainPolicy) or any(member.has_request_hook() for member in self.members)
 
     async def on_request(self, request: RequestMessage, context: PolicyContext) -> RequestMessage:
         for index, member in enumerate(self.members):

@@ -146,6 +146,11 @@ class Policy(ABC):
         """The streaming hooks this policy implements (by default: those its class overrides)."""
         return _overridden_hooks(type(self))
 
+    def has_request_hook(self) -> bool:
+        """Whether `on_request` may change the request: its class, or this instance, overrides it.
+        Without one, the engine does not dump the request again after the call."""
+        return overrides(self, "on_request", Policy)
+
     def model_groups(self) -> dict[str, str]:
         """The model groups this policy calls itself (e.g. a judge), by the option naming each.
         The proxy refuses to start when one is not in its `model_list`."""
@@ -190,6 +195,11 @@ _HOOK_NAMES = {
     "finish_reason": "on_finish_reason",
     "stream_complete": "on_stream_complete",
 }
+
+
+def overrides(policy: Policy, name: str, base: type[Policy]) -> bool:
+    """Whether `policy` has its own `name`, other than `base`'s (on its class, or set on the instance)."""
+    return name in vars(policy) or getattr(type(policy), name) is not getattr(base, name)
 
 
 def _overridden_hooks(policy_class: type[Policy]) -> StreamHooks:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litellm.types.utils import ModelResponse
 
 from luthien_litellm_plugin.policies.decisions import decide_blocks
-from luthien_litellm_plugin.policies.policy import Policy, PolicyContext, StreamHooks
+from luthien_litellm_plugin.policies.policy import Policy, PolicyContext, StreamHooks, overrides
 from luthien_litellm_plugin.streaming.blocks import ContentStreamBlock, ToolCallStreamBlock
 from luthien_litellm_plugin.streaming.context import StreamingResponseContext
 from luthien_litellm_plugin.streaming.helpers import BlockDecision, drop_block, send_text, send_tool_call
@@ -42,6 +42,9 @@ class SimplePolicy(Policy):
 
     async def on_request(self, request: RequestMessage, context: PolicyContext) -> RequestMessage:
         return await self.on_request_simple(request)
+
+    def has_request_hook(self) -> bool:
+        return overrides(self, "on_request_simple", SimplePolicy) or overrides(self, "on_request", SimplePolicy)
 
     def stream_hooks(self) -> StreamHooks:
         """Text blocks are held only when `on_response_content` is overridden, tool calls only

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from litellm.types.utils import ModelResponse
 
 from luthien_litellm_plugin import events
@@ -10,7 +13,12 @@ from luthien_litellm_plugin.llm.replay_client import ReplayLLMClient
 from luthien_litellm_plugin.orchestration.factory import create_default_orchestrator
 from luthien_litellm_plugin.orchestration.policy_orchestrator import PolicyOrchestrator
 from luthien_litellm_plugin.orchestration.revision import request_fields, revision
+from luthien_litellm_plugin.policies.all_caps import AllCapsPolicy
+from luthien_litellm_plugin.policies.block_tools import BlockToolsOptions, BlockToolsPolicy
+from luthien_litellm_plugin.policies.chain import ChainPolicy
+from luthien_litellm_plugin.policies.passthrough import PassthroughPolicy
 from luthien_litellm_plugin.policies.policy import Policy, PolicyContext
+from luthien_litellm_plugin.policies.simple_policy import SimplePolicy
 from luthien_litellm_plugin.types import JSONObject, RequestMessage, ToolCall
 from tests.anthropic_streams import messages_request
 from tests.streams import SPAN, request
@@ -114,3 +122,39 @@ def test_equal_dumps_are_one_object_and_unequal_ones_a_change() -> None:
     edited = request()
     edited.messages[-1]["content"] = "other"
     assert revision(edited, fields, request_fields(edited)).changed
+
+
+def test_a_policy_has_a_request_hook_only_when_it_or_a_chain_member_overrides_one() -> None:
+    class Counts(SimplePolicy):
+        async def on_request_simple(self, request: RequestMessage) -> RequestMessage:
+            return request
+
+    patched = PassthroughPolicy()
+
+    async def edit(request: RequestMessage, context: PolicyContext) -> RequestMessage:
+        return request
+
+    patched.on_request = edit  # type: ignore[method-assign]
+    without = [PassthroughPolicy(), AllCapsPolicy(), BlockToolsPolicy(BlockToolsOptions(tools=["bash"]))]
+    assert not any(policy.has_request_hook() for policy in without)
+    assert not ChainPolicy(without).has_request_hook()
+    assert all(policy.has_request_hook() for policy in (EditsInPlace(), Counts(), patched))
+    assert ChainPolicy([PassthroughPolicy(), EditsInPlace()]).has_request_hook()
+
+
+async def test_a_request_is_dumped_again_only_when_the_policy_has_a_request_hook(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dumps: list[object] = []
+    dump = RequestMessage.model_dump
+
+    def counting(self: RequestMessage, **options: Any) -> dict[str, Any]:
+        dumps.append(self)
+        return dump(self, **options)
+
+    monkeypatch.setattr(RequestMessage, "model_dump", counting)
+    await create_default_orchestrator(PassthroughPolicy(), ReplayLLMClient()).revise_request(request(), "t", SPAN)
+    assert len(dumps) == 1
+    chain = ChainPolicy([PassthroughPolicy(), EditsInPlace()])
+    revised = await create_default_orchestrator(chain, ReplayLLMClient()).revise_request(request(), "t", SPAN)
+    assert len(dumps) == 3 and revised.changed, "a chain member's in-place edit is obeyed"
