@@ -307,8 +307,10 @@ def _edited_delta(data: JSONObject, chunk: ModelResponseStream) -> JSONObject | 
     """The delta to serve in place of the upstream's when a hook edited the chunk's text or tool
     input in place (LiteLLM would serialize such an edit on chat); None when it did not."""
     delta = data.get("delta")
-    field = _EDITABLE_DELTAS.get(str(delta.get("type"))) if isinstance(delta, dict) else None
-    if field is None or not isinstance(delta, dict):
+    if not isinstance(delta, dict):
+        return None
+    field = _EDITABLE_DELTAS.get(str(delta.get("type")))
+    if field is None:
         return None
     served = delta_text(chunk)
     return None if served == (delta.get(field) or "") else {"type": delta["type"], field: served}
